@@ -1,0 +1,38 @@
+"""The ``nacscope`` command line. Each command lives in its own module and registers on ``app``.
+
+Command modules import heavy libraries (torch, umap, textual) inside the command functions so
+that ``nacscope --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from nacscope import __version__
+from nacscope.cli.app import app
+
+# Command modules (import order = order in --help).
+from nacscope.cli import codes  # noqa: F401,E402  info, import-codes
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nacscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """Study the activation codes of ReLU networks (Neural Activation Coding)."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

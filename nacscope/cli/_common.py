@@ -1,0 +1,49 @@
+"""Helpers shared by the CLI commands: one-line errors, consoles."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from nacscope.errors import NacscopeError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr as one line and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def one_line_errors(func: F) -> F:
+    """Turn library errors, missing files and Ctrl-C into a one-line message and exit != 0."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except NacscopeError as exc:
+            raise fail(str(exc)) from None
+        except FileNotFoundError as exc:
+            raise fail(f"file not found: {exc.filename or exc}") from None
+        except PermissionError as exc:
+            raise fail(f"permission denied: {exc.filename or exc}") from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command_line() -> str:
+    """The command line as the user typed it (for provenance)."""
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in ["nacscope", *sys.argv[1:]])

@@ -1,0 +1,650 @@
+"""The HDF5 code-set format, version 1 (specified in ``docs/format.md``).
+
+A code set holds, for N samples, the activation patterns of one or more layers as row-packed bits
+(``np.packbits`` along units, big bit order: unit ``j`` is bit ``7 - j % 8`` of byte ``j // 8``),
+with labels, sample identity, optional features and thumbnails, provenance, and cached analyses.
+
+Layout::
+
+    /                      attrs: format, format_version, nacscope_version, created, complete,
+                                  n_samples, command, dataset, split, checkpoint, checkpoint_sha256,
+                                  config (JSON)
+    /samples/index         int64 (N,)          index of each sample in its source dataset
+    /samples/labels        int64 (N,) or uint8 (N, C) multi-hot   [optional]; attr kind
+    /samples/class_names   str (C,)            [optional]
+    /samples/is_query      bool (N,)           [optional] query/gallery split
+    /samples/thumbnails    uint8 (N, H, W, C)  [optional]
+    /layers/<name>/bits    uint8 (N, ceil(units/8)); attrs units, shape, kind, bitorder, order
+    /layers/<name>/features float16 (N, units)  [optional]
+    /features/<name>       float16 (N, F)      [optional] e.g. encoder features ``h``
+    /analysis/<key>        cached analysis results (attrs params, result JSON, arrays)
+    /projections/<name>    float32 (N, 2); attrs params
+
+Writers stream rows in with bounded memory, under a temporary name (``<final>.partial``) in SWMR mode
+so that a reader can follow the file while it grows, and rename to the final name on ``close()``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from nacscope import __version__
+from nacscope.errors import CodeSetError, OptionError
+
+FORMAT_NAME = "nacscope.codeset"
+FORMAT_VERSION = 1
+PARTIAL_SUFFIX = ".partial"
+LAYER_KINDS = ("relu", "code", "imported", "other")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+$")
+
+#: Target size of one chunk of packed bits, in bytes (rows per chunk = this / row bytes).
+CHUNK_BYTES = 1 << 18
+#: Compression of the bit matrices. Activation bits are close to incompressible, and gzip is the
+#: one filter every HDF5 reader has; ``benchmarks/codeset_io.py`` measures the choices.
+BITS_COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": False}
+OTHER_COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def packed_width(units: int) -> int:
+    """Bytes per row of packed bits for ``units`` units."""
+    return (int(units) + 7) // 8
+
+
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """Pack a (N, units) array of {0,1}/bool along units into (N, ceil(units/8)) uint8, big bit order."""
+    return np.packbits(np.asarray(bits, dtype=bool), axis=1, bitorder="big")
+
+
+def unpack_bits(packed: np.ndarray, units: int) -> np.ndarray:
+    """Unpack (N, ceil(units/8)) uint8 into a (N, units) uint8 array of 0/1."""
+    return np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1, count=units, bitorder="big")
+
+
+def _rows_per_chunk(row_bytes: int) -> int:
+    return int(max(1, min(65536, CHUNK_BYTES // max(1, row_bytes))))
+
+
+def _check_name(name: str, what: str = "layer") -> str:
+    if not name or not _NAME_RE.match(name):
+        raise OptionError(f"invalid {what} name {name!r}: use letters, digits and _ . - [ ] :")
+    return name
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """What a writer needs to know about a layer before rows arrive."""
+
+    name: str
+    units: int
+    shape: tuple[int, ...] = ()
+    kind: str = "relu"
+    features: bool = False  # also store float16 values of the layer (e.g. pre-activations)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if int(self.units) < 1:
+            raise OptionError(f"layer {self.name!r}: units must be >= 1, got {self.units}")
+        if self.kind not in LAYER_KINDS:
+            raise OptionError(f"layer {self.name!r}: kind must be one of {LAYER_KINDS}")
+        shape = tuple(int(s) for s in self.shape) or (int(self.units),)
+        if int(np.prod(shape)) != int(self.units):
+            raise OptionError(f"layer {self.name!r}: shape {shape} does not hold {self.units} units")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "units", int(self.units))
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer as stored in a code set."""
+
+    name: str
+    units: int
+    shape: tuple[int, ...]
+    kind: str
+    row_bytes: int
+    nbytes_on_disk: int
+    has_features: bool
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """The temporary name a code set has while it is being written."""
+    p = Path(path)
+    return p.with_name(p.name + PARTIAL_SUFFIX)
+
+
+class CodeSetWriter:
+    """Stream rows into a new code set; the file appears under its final name only on ``close()``.
+
+    Everything the file will hold is declared up front (layers, features, label kind, thumbnails),
+    the datasets are created, and the file switches to SWMR mode: a reader opened with
+    ``CodeSet(partial_path(path), swmr=True)`` sees every row flushed so far.
+
+    Example::
+
+        with CodeSetWriter("codes.h5", [LayerSpec("code", 64, kind="code")], label_kind="class") as w:
+            w.append({"code": bits}, labels=y, index=idx)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        layers: Sequence[LayerSpec],
+        *,
+        label_kind: str | None = None,  # None | "class" | "multihot"
+        n_label_columns: int | None = None,  # C for multi-hot labels
+        class_names: Sequence[str] | None = None,
+        has_query_mask: bool = False,
+        features: Mapping[str, int] | None = None,  # name -> F, stored float16 under /features
+        thumbnail_shape: tuple[int, int, int] | None = None,  # (H, W, C)
+        attrs: Mapping[str, Any] | None = None,
+        force: bool = False,
+        flush_every: int = 1,
+    ) -> None:
+        self.path = Path(path)
+        self.tmp = partial_path(self.path)
+        if not layers:
+            raise OptionError("a code set needs at least one layer")
+        names = [s.name for s in layers]
+        if len(set(names)) != len(names):
+            raise OptionError(f"duplicate layer names: {names}")
+        if self.path.exists() and not force:
+            raise CodeSetError(f"{self.path} exists; use --force to overwrite it")
+        if self.path.is_dir():
+            raise CodeSetError(f"{self.path} is a directory")
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        if not parent.is_dir():
+            raise CodeSetError(f"output directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise CodeSetError(f"output directory {parent} is not writable")
+        if label_kind not in (None, "class", "multihot"):
+            raise OptionError(f"label_kind must be None, 'class' or 'multihot', got {label_kind!r}")
+        if label_kind == "multihot" and not n_label_columns:
+            raise OptionError("multi-hot labels need n_label_columns")
+        self.layers = list(layers)
+        self.label_kind = label_kind
+        self.has_query_mask = has_query_mask
+        self.features = dict(features or {})
+        self.thumbnail_shape = thumbnail_shape
+        self.flush_every = max(1, int(flush_every))
+        self.n = 0
+        self._appends = 0
+        self._closed = False
+        self.tmp.unlink(missing_ok=True)
+        try:
+            self.f = h5py.File(self.tmp, "w", libver="latest")
+        except OSError as exc:
+            raise CodeSetError(f"cannot create {self.tmp}: {exc}") from None
+        try:
+            self._create(attrs or {}, n_label_columns, class_names)
+            self.f.swmr_mode = True
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- layout -------------------------------------------------------------------------------
+    def _create(self, attrs: Mapping[str, Any], n_label_columns: int | None, class_names) -> None:
+        f = self.f
+        root = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "nacscope_version": __version__,
+            "created": _now(),
+            "complete": False,
+            "n_samples": -1,
+        }
+        for key, value in {**root, **attrs}.items():
+            f.attrs[key] = _attr_value(value)
+        s = f.create_group("samples")
+        s.create_dataset("index", (0,), maxshape=(None,), dtype="int64", chunks=(65536,), **OTHER_COMPRESSION)
+        if self.label_kind == "class":
+            lab = s.create_dataset("labels", (0,), maxshape=(None,), dtype="int64", chunks=(65536,), **OTHER_COMPRESSION)
+            lab.attrs["kind"] = "class"
+        elif self.label_kind == "multihot":
+            c = int(n_label_columns)  # type: ignore[arg-type]
+            lab = s.create_dataset(
+                "labels", (0, c), maxshape=(None, c), dtype="uint8", chunks=(_rows_per_chunk(c), c), **OTHER_COMPRESSION
+            )
+            lab.attrs["kind"] = "multihot"
+        if class_names is not None:
+            s.create_dataset("class_names", data=np.array([str(c) for c in class_names], dtype=h5py.string_dtype()))
+        if self.has_query_mask:
+            s.create_dataset("is_query", (0,), maxshape=(None,), dtype="bool", chunks=(65536,), **OTHER_COMPRESSION)
+        if self.thumbnail_shape is not None:
+            h, w, c = (int(v) for v in self.thumbnail_shape)
+            s.create_dataset(
+                "thumbnails",
+                (0, h, w, c),
+                maxshape=(None, h, w, c),
+                dtype="uint8",
+                chunks=(_rows_per_chunk(h * w * c), h, w, c),
+                **OTHER_COMPRESSION,
+            )
+        g = f.create_group("layers")
+        for i, spec in enumerate(self.layers):
+            lg = g.create_group(spec.name)
+            wb = packed_width(spec.units)
+            lg.create_dataset(
+                "bits", (0, wb), maxshape=(None, wb), dtype="uint8", chunks=(_rows_per_chunk(wb), wb), **BITS_COMPRESSION
+            )
+            if spec.features:
+                lg.create_dataset(
+                    "features",
+                    (0, spec.units),
+                    maxshape=(None, spec.units),
+                    dtype="float16",
+                    chunks=(_rows_per_chunk(2 * spec.units), spec.units),
+                    **OTHER_COMPRESSION,
+                )
+            lg.attrs["units"] = spec.units
+            lg.attrs["shape"] = np.array(spec.shape, dtype="int64")
+            lg.attrs["kind"] = spec.kind
+            lg.attrs["bitorder"] = "big"
+            lg.attrs["order"] = i
+        fg = f.create_group("features")
+        for name, dim in self.features.items():
+            _check_name(name, "feature")
+            fg.create_dataset(
+                name, (0, int(dim)), maxshape=(None, int(dim)), dtype="float16",
+                chunks=(_rows_per_chunk(2 * int(dim)), int(dim)), **OTHER_COMPRESSION,
+            )
+        f.create_group("analysis")
+        f.create_group("projections")
+
+    # -- rows -------------------------------------------------------------------------------
+    def append(
+        self,
+        bits: Mapping[str, np.ndarray],
+        *,
+        packed: bool = False,
+        labels: np.ndarray | None = None,
+        index: np.ndarray | None = None,
+        is_query: np.ndarray | None = None,
+        thumbnails: np.ndarray | None = None,
+        features: Mapping[str, np.ndarray] | None = None,
+        layer_features: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Append a batch of rows.
+
+        Args:
+            bits: layer name -> (B, units) bool/{0,1} array, or (B, row_bytes) uint8 if ``packed``.
+            labels: (B,) ints, or (B, C) multi-hot, as declared.
+            index: (B,) source-dataset indices; defaults to the running row number.
+            is_query: (B,) bool, required when the writer was created with ``has_query_mask``.
+            thumbnails: (B, H, W, C) uint8.
+            features: name -> (B, F) floats (stored float16).
+            layer_features: layer name -> (B, units) floats for layers declared with ``features``.
+        """
+        if self._closed:
+            raise CodeSetError("writer is closed")
+        missing = {s.name for s in self.layers} - set(bits)
+        extra = set(bits) - {s.name for s in self.layers}
+        if missing or extra:
+            raise OptionError(f"append: layers missing {sorted(missing)} / unknown {sorted(extra)}")
+        rows: list[tuple[h5py.Dataset, np.ndarray]] = []
+        b = None
+        for spec in self.layers:
+            arr = np.asarray(bits[spec.name])
+            if packed:
+                if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != packed_width(spec.units):
+                    raise OptionError(f"layer {spec.name!r}: packed rows must be uint8 (B, {packed_width(spec.units)})")
+                # Padding bits beyond `units` must be zero.
+                pad = packed_width(spec.units) * 8 - spec.units
+                if pad and arr.size and np.any(arr[:, -1] & np.uint8((1 << pad) - 1)):
+                    raise OptionError(f"layer {spec.name!r}: padding bits of packed rows must be zero")
+            else:
+                arr = arr.reshape(len(arr), -1)
+                if arr.shape[1] != spec.units:
+                    raise OptionError(f"layer {spec.name!r}: expected {spec.units} units, got {arr.shape[1]}")
+                arr = pack_bits(arr)
+            b = len(arr) if b is None else b
+            if len(arr) != b:
+                raise OptionError("append: all arrays of a batch need the same number of rows")
+            rows.append((self.f["layers"][spec.name]["bits"], arr))
+        assert b is not None
+        s = self.f["samples"]
+        idx = np.arange(self.n, self.n + b) if index is None else np.asarray(index, dtype=np.int64)
+        rows.append((s["index"], idx))
+        if self.label_kind is not None:
+            if labels is None:
+                raise OptionError("append: this code set has labels; pass labels=")
+            lab = np.asarray(labels)
+            rows.append((s["labels"], lab.astype(np.uint8 if self.label_kind == "multihot" else np.int64)))
+        if self.has_query_mask:
+            if is_query is None:
+                raise OptionError("append: this code set has a query mask; pass is_query=")
+            rows.append((s["is_query"], np.asarray(is_query, dtype=bool)))
+        if self.thumbnail_shape is not None:
+            if thumbnails is None:
+                raise OptionError("append: this code set has thumbnails; pass thumbnails=")
+            rows.append((s["thumbnails"], np.asarray(thumbnails, dtype=np.uint8)))
+        feats = dict(features or {})
+        if set(feats) != set(self.features):
+            raise OptionError(f"append: features must be exactly {sorted(self.features)}")
+        for name, arr in feats.items():
+            rows.append((self.f["features"][name], np.asarray(arr, dtype=np.float16)))
+        lf = dict(layer_features or {})
+        for spec in self.layers:
+            if spec.features:
+                if spec.name not in lf:
+                    raise OptionError(f"append: layer {spec.name!r} stores features; pass layer_features=")
+                rows.append((self.f["layers"][spec.name]["features"], np.asarray(lf[spec.name], dtype=np.float16).reshape(b, -1)))
+        for ds, arr in rows:
+            if len(arr) != b or arr.shape[1:] != ds.shape[1:]:
+                raise OptionError(f"append: {ds.name} expects rows of shape {ds.shape[1:]}, got {arr.shape}")
+        for ds, arr in rows:
+            ds.resize(self.n + b, axis=0)
+            ds[self.n : self.n + b] = arr
+        self.n += b
+        self._appends += 1
+        if self._appends % self.flush_every == 0:
+            self.f.flush()
+
+    # -- end ----------------------------------------------------------------------------------
+    def close(self, extra_attrs: Mapping[str, Any] | None = None) -> Path:
+        """Finish the file: record the sample count, mark it complete, and rename it into place."""
+        if self._closed:
+            return self.path
+        try:
+            self.f.close()
+            # Attributes cannot be written in SWMR mode: reopen normally to finish.
+            with h5py.File(self.tmp, "r+") as f:
+                f.attrs["n_samples"] = self.n
+                f.attrs["complete"] = True
+                for key, value in (extra_attrs or {}).items():
+                    f.attrs[key] = _attr_value(value)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the file being written; the final name is never touched."""
+        self._closed = True
+        try:
+            self.f.close()
+        except Exception:
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "CodeSetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _attr_value(value: Any) -> Any:
+    """HDF5 attributes hold scalars, strings and arrays; anything else is stored as JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, bool, int, float, np.integer, np.floating, np.bool_)):
+        return value
+    if isinstance(value, np.ndarray):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class CodeSet:
+    """A code set opened lazily: nothing is read until asked for.
+
+    Args:
+        path: the ``.h5`` file. If it does not exist but ``<path>.partial`` does (a dump in
+            progress), that file is opened in SWMR mode.
+        swmr: open in single-writer/multiple-reader mode to follow a file that is being written;
+            call :meth:`refresh` to see new rows.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, swmr: bool = False) -> None:
+        p = Path(path)
+        if not p.exists() and partial_path(p).exists():
+            p, swmr = partial_path(p), True
+        self.path = p
+        if not p.exists():
+            raise CodeSetError(f"file not found: {p}")
+        if p.is_dir():
+            raise CodeSetError(f"{p} is a directory, not a code set")
+        if not h5py.is_hdf5(p):
+            raise CodeSetError(f"{p} is not an HDF5 file")
+        try:
+            self.f = h5py.File(p, "r", swmr=swmr)
+        except OSError as exc:
+            raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({_short(exc)})") from None
+        self.swmr = swmr
+        try:
+            self._check_header()
+        except BaseException:
+            self.f.close()
+            raise
+
+    def _check_header(self) -> None:
+        a = self.f.attrs
+        if a.get("format") != FORMAT_NAME:
+            raise CodeSetError(f"{self.path} is an HDF5 file but not a nacscope code set (no format={FORMAT_NAME!r})")
+        version = int(a.get("format_version", -1))
+        if version > FORMAT_VERSION:
+            raise CodeSetError(
+                f"{self.path} is code-set format v{version}; this nacscope ({__version__}) reads up to "
+                f"v{FORMAT_VERSION}: upgrade nacscope"
+            )
+        if version < 1:
+            raise CodeSetError(f"{self.path}: invalid format_version {version}")
+        try:
+            self.f["layers"], self.f["samples"]["index"]
+        except (KeyError, OSError) as exc:
+            raise CodeSetError(f"{self.path} is damaged: {_short(exc)}") from None
+
+    # -- metadata -------------------------------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Root attributes (provenance), with JSON-valued ones decoded."""
+        out: dict[str, Any] = {}
+        for k, v in self.f.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode()
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, str) and v[:1] in "{[":
+                try:
+                    v = json.loads(v)
+                except ValueError:
+                    pass
+            out[k] = v
+        return out
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.f.attrs.get("complete", False))
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.f["samples"]["index"].shape[0])
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Layer names in the order they were written (forward order for dumps)."""
+        g = self.f["layers"]
+        return sorted(g.keys(), key=lambda n: int(g[n].attrs.get("order", 0)))
+
+    def layer(self, name: str) -> LayerInfo:
+        g = self._layer_group(name)
+        units = int(g.attrs["units"])
+        ds = g["bits"]
+        return LayerInfo(
+            name=name,
+            units=units,
+            shape=tuple(int(s) for s in g.attrs.get("shape", (units,))),
+            kind=str(g.attrs.get("kind", "other")),
+            row_bytes=int(ds.shape[1]),
+            nbytes_on_disk=int(ds.id.get_storage_size()) + (int(g["features"].id.get_storage_size()) if "features" in g else 0),
+            has_features="features" in g,
+        )
+
+    @property
+    def layers(self) -> list[LayerInfo]:
+        return [self.layer(n) for n in self.layer_names]
+
+    def _layer_group(self, name: str) -> h5py.Group:
+        if name not in self.f["layers"]:
+            raise CodeSetError(f"no layer {name!r} in {self.path.name}; available: {', '.join(self.layer_names)}")
+        return self.f["layers"][name]
+
+    # -- rows ------------------------------------------------------------------------------------
+    def packed(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """Packed bits of a layer, (n, row_bytes) uint8. ``rows`` is a slice or sorted index array."""
+        ds = self._layer_group(name)["bits"]
+        return _read(ds, rows)
+
+    def bits(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
+        """Unpacked bits of a layer, (n, units) uint8 of 0/1."""
+        return unpack_bits(self.packed(name, rows), self.layer(name).units)
+
+    def iter_packed(self, name: str, batch_rows: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start_row, packed_block)`` over a layer, reading one block at a time."""
+        ds = self._layer_group(name)["bits"]
+        n = ds.shape[0]
+        for start in range(0, n, batch_rows):
+            yield start, ds[start : min(n, start + batch_rows)]
+
+    def layer_features(self, name: str, rows=None) -> np.ndarray | None:
+        g = self._layer_group(name)
+        return _read(g["features"], rows) if "features" in g else None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.f["features"].keys()) if "features" in self.f else []
+
+    def features(self, name: str | None = None, rows=None) -> np.ndarray | None:
+        """Stored features (float16) by name; the first one when ``name`` is None; None if absent."""
+        names = self.feature_names
+        if not names:
+            return None
+        if name is None:
+            name = "h" if "h" in names else names[0]
+        if name not in names:
+            raise CodeSetError(f"no features {name!r}; available: {', '.join(names)}")
+        return _read(self.f["features"][name], rows)
+
+    @property
+    def sample_index(self) -> np.ndarray:
+        return self.f["samples"]["index"][()]
+
+    @property
+    def label_kind(self) -> str | None:
+        """``"class"``, ``"multihot"`` or None."""
+        s = self.f["samples"]
+        return str(s["labels"].attrs.get("kind", "class")) if "labels" in s else None
+
+    def labels(self, rows=None) -> np.ndarray | None:
+        s = self.f["samples"]
+        return _read(s["labels"], rows) if "labels" in s else None
+
+    @property
+    def class_names(self) -> list[str] | None:
+        s = self.f["samples"]
+        if "class_names" not in s:
+            return None
+        return [c.decode() if isinstance(c, bytes) else str(c) for c in s["class_names"][()]]
+
+    @property
+    def query_mask(self) -> np.ndarray | None:
+        s = self.f["samples"]
+        return s["is_query"][()].astype(bool) if "is_query" in s else None
+
+    @property
+    def has_thumbnails(self) -> bool:
+        return "thumbnails" in self.f["samples"]
+
+    def thumbnails(self, rows=None) -> np.ndarray | None:
+        s = self.f["samples"]
+        return _read(s["thumbnails"], rows) if "thumbnails" in s else None
+
+    # -- following a file that grows ---------------------------------------------------------------
+    def refresh(self) -> int:
+        """Re-read dataset extents in SWMR mode; returns the number of rows now visible."""
+        if not self.swmr:
+            return self.n_samples
+        def visit(_name, obj):
+            if isinstance(obj, h5py.Dataset):
+                obj.refresh()
+        self.f["samples"].visititems(visit)
+        self.f["layers"].visititems(visit)
+        if "features" in self.f:
+            self.f["features"].visititems(visit)
+        # All arrays grow together, but a reader may catch the writer between two resizes:
+        # report the rows every array already has.
+        return self.rows_available()
+
+    def rows_available(self) -> int:
+        n = [self.f["samples"]["index"].shape[0]]
+        n += [self.f["layers"][k]["bits"].shape[0] for k in self.f["layers"]]
+        return int(min(n))
+
+    # -- cache of analysis results ----------------------------------------------------------------------
+    def cached(self, key: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A cached result stored with exactly these params, else None (see ``nacscope.codes.cache``)."""
+        from nacscope.codes.cache import read_cached
+
+        return read_cached(self, key, params)
+
+    def close(self) -> None:
+        try:
+            self.f.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "CodeSet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CodeSet({str(self.path)!r}, n={self.n_samples}, layers={self.layer_names})"
+
+
+def _read(ds: h5py.Dataset, rows) -> np.ndarray:
+    if rows is None:
+        return ds[()]
+    if isinstance(rows, slice):
+        return ds[rows]
+    idx = np.asarray(rows)
+    if idx.dtype == bool:
+        idx = np.flatnonzero(idx)
+    if idx.size == 0:
+        return np.empty((0, *ds.shape[1:]), dtype=ds.dtype)
+    # h5py fancy indexing needs increasing indices: read sorted unique, then reorder.
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    if len(uniq) > 64 and (uniq[-1] - uniq[0]) < 4 * len(uniq):
+        block = ds[int(uniq[0]) : int(uniq[-1]) + 1]
+        return block[idx - uniq[0]]
+    return ds[uniq][inverse]
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def open_codeset(path: str | os.PathLike, *, swmr: bool = False) -> CodeSet:
+    """Open a code set for reading (see :class:`CodeSet`)."""
+    return CodeSet(path, swmr=swmr)
