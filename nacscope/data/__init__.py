@@ -1,0 +1,16 @@
+"""Datasets (registry, on-disk loaders) and per-sample batch augmentation."""
+
+from nacscope.data.augment import RECIPES, Augment, Recipe, color_jitter, crop_flip_theta
+from nacscope.data.datasets import BUILTIN, ImageData, channel_stats, load_dataset
+
+__all__ = [
+    "BUILTIN",
+    "RECIPES",
+    "Augment",
+    "ImageData",
+    "Recipe",
+    "channel_stats",
+    "color_jitter",
+    "crop_flip_theta",
+    "load_dataset",
+]

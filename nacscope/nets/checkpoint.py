@@ -1,0 +1,296 @@
+"""Checkpoints: nacscope's own (atomic save, full training state) and the authors' ``last.pt`` layout.
+
+Everything is loaded with ``torch.load(..., weights_only=True)``: a checkpoint is data, never code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nacscope.errors import CheckpointError
+from nacscope.nets.model import NACModel, build_model
+
+FORMAT = "nacscope-checkpoint"
+VERSION = 1
+# The authors' normalisation constants (NAC-NOTES §3); their checkpoints expect exactly these.
+AUTHORS_MEAN = (0.4914, 0.4822, 0.4465)
+AUTHORS_STD = (0.2023, 0.1994, 0.2010)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under DDP and/or ``torch.compile`` wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def model_config(model: NACModel, in_channels: int, image_size: int, encoder_kw: dict | None = None) -> dict:
+    """What :func:`build_model` needs to rebuild ``model`` (plain types only)."""
+    return {
+        "arch": model.arch,
+        "bits": model.bits,
+        "in_channels": in_channels,
+        "image_size": image_size,
+        "head_dim": model.head_dim,
+        "pred_dim": model.pred_dim,
+        "encoder_kw": {k: list(v) if isinstance(v, tuple) else v for k, v in (encoder_kw or {}).items()},
+    }
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary name in the same folder, then rename over ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    model_cfg: dict,
+    config: dict | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: dict | None = None,
+    rng: dict | None = None,
+    epoch: int = 0,
+    step: int = 0,
+    data: dict | None = None,
+) -> None:
+    """Write a nacscope checkpoint atomically.
+
+    Args:
+        path: destination file (``RUN_DIR/last.pt``...).
+        model: the model (DDP / compiled wrappers are unwrapped).
+        model_cfg: from :func:`model_config`.
+        config: the training configuration as plain types.
+        optimizer: its state is saved when given.
+        scheduler: the learning-rate schedule's state (plain dict).
+        rng: random-generator states (tensors).
+        epoch: number of completed epochs.  step: number of completed optimiser steps.
+        data: dataset provenance: ``name``, ``mean``, ``std``.
+    """
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": model_cfg,
+        "config": config or {},
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler or {},
+        "rng": rng or {},
+        "epoch": int(epoch),
+        "step": int(step),
+        "data": data or {},
+    }
+    atomic_torch_save(state, path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """``torch.load(weights_only=True)`` with one-line :class:`CheckpointError` on any problem."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "last.pt").is_file():
+            path = path / "last.pt"
+        else:
+            raise CheckpointError(f"{path} is a folder without last.pt; give a checkpoint file or a run folder")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights only" in str(exc).lower() or "unsupported global" in str(exc).lower():
+            raise CheckpointError(
+                f"{path} holds pickled Python objects or code, not plain tensors; refusing to load it "
+                "(re-save it as a state_dict)"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({first[:120]})") from None
+    except Exception as exc:  # zip errors, truncated files, random bytes
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dictionary")
+    return obj
+
+
+def _strip_prefix(sd: dict, prefix: str) -> dict:
+    if sd and all(k.startswith(prefix) for k in sd):
+        return {k[len(prefix) :]: v for k, v in sd.items()}
+    return sd
+
+
+def is_authors_state_dict(sd: dict) -> bool:
+    """True for the authors' layout: keys ``encoder.*``, ``head.*``, ``linear.*`` (``prediction.*`` for NAC)."""
+    keys = [k for k in sd if isinstance(k, str)]
+    return (
+        any(k.startswith("encoder.") for k in keys)
+        and any(k.startswith("head.") for k in keys)
+        and any(k.startswith("linear.") for k in keys)
+    )
+
+
+def detect_authors_arch(sd: dict) -> str:
+    """``resnet50`` or ``vgg16_bn`` from the encoder keys."""
+    if any(k.startswith("encoder.features.") for k in sd):
+        return "vgg16_bn"
+    if any(k.startswith("encoder.4.0.conv3.") for k in sd):
+        return "resnet50"
+    if any(k.startswith("encoder.4.0.conv2.") for k in sd):
+        return "resnet18"
+    raise CheckpointError("checkpoint has the authors' key layout but an encoder that is neither ResNet-50 nor VGG-16-BN")
+
+
+def _authors_to_nacscope(sd: dict) -> dict:
+    out = {}
+    for k, v in sd.items():
+        if k.startswith("head."):
+            out[k] = v  # head.0 Linear, head.1 ReLU: same indices
+        elif k.startswith("linear."):
+            out["head.2." + k[len("linear.") :]] = v
+        elif k.startswith("prediction."):
+            out["predictor." + k[len("prediction.") :]] = v
+        elif k.startswith("encoder."):
+            out[k] = v
+    return out
+
+
+def _load_authors(sd: dict, arch: str | None, path: Path) -> tuple[NACModel, dict]:
+    detected = detect_authors_arch(sd)
+    if arch is not None:
+        want = "vgg16_bn" if arch in ("vgg16", "vgg16_bn") else arch
+        if want != detected:
+            raise CheckpointError(f"{path} holds a {detected} encoder, not {arch}; pass --arch {detected} or omit it")
+    try:
+        bits = sd["linear.weight"].shape[0]
+        head_dim, feature_dim = sd["head.0.weight"].shape
+        pred_dim = sd["prediction.0.weight"].shape[0] if "prediction.0.weight" in sd else None
+        first_conv = sd["encoder.features.0.weight"] if detected == "vgg16_bn" else sd["encoder.0.weight"]
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: authors'-format checkpoint lacks {exc.args[0]}") from None
+    model = build_model(
+        detected, bits, in_channels=first_conv.shape[1], image_size=32, head_dim=head_dim, pred_dim=pred_dim
+    )
+    if model.feature_dim != feature_dim:
+        raise CheckpointError(f"{path}: head expects {feature_dim}-d features but {detected} gives {model.feature_dim}")
+    mapped = _authors_to_nacscope(sd)
+    missing, unexpected = model.load_state_dict(mapped, strict=False)
+    missing = [k for k in missing if not k.startswith("predictor.")]
+    if missing or unexpected:
+        bad = (missing or unexpected)[0]
+        raise CheckpointError(f"{path} does not match the {detected} architecture (first bad key: {bad})")
+    meta = {
+        "format": "authors",
+        "arch": detected,
+        "bits": bits,
+        "has_predictor": pred_dim is not None,
+        "objective": "nac" if pred_dim is not None else "simclr",
+        "config": {},
+        "dataset": "cifar10",
+        "mean": list(AUTHORS_MEAN),
+        "std": list(AUTHORS_STD),
+        "model_config": {
+            "arch": detected,
+            "bits": bits,
+            "in_channels": first_conv.shape[1],
+            "image_size": 32,
+            "head_dim": head_dim,
+            "pred_dim": pred_dim,
+            "encoder_kw": {},
+        },
+    }
+    return model, meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike, *, arch: str | None = None, map_location="cpu"
+) -> tuple[NACModel, dict]:
+    """Load a nacscope checkpoint (or run folder) or an authors'-format state_dict into a NACModel.
+
+    Args:
+        path: a ``.pt`` file, or a run folder holding ``last.pt``.
+        arch: expected architecture; required to match (``resnet50`` / ``vgg16`` for the authors' files).
+        map_location: passed to ``torch.load``.
+
+    Returns:
+        ``(model in eval mode, metadata)``; metadata keys: ``format`` (``nacscope`` / ``authors``), ``arch``,
+        ``bits``, ``config``, ``sha256``, ``dataset``, ``mean``, ``std``, ``model_config``, ``epoch``, ``step``.
+
+    Raises:
+        CheckpointError: missing file, not a checkpoint, pickled code, architecture mismatch.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "last.pt").is_file():
+        path = path / "last.pt"
+    obj = read_checkpoint(path, map_location=map_location)
+    if obj.get("format") == FORMAT:
+        cfg = obj["model_config"]
+        if arch is not None and {"vgg16": "vgg16_bn"}.get(arch, arch) != cfg["arch"]:
+            raise CheckpointError(f"{path} holds a {cfg['arch']} model, not {arch}; omit --arch or pass --arch {cfg['arch']}")
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.get("encoder_kw", {}).items()}
+        model = build_model(
+            cfg["arch"],
+            cfg["bits"],
+            in_channels=cfg["in_channels"],
+            image_size=cfg["image_size"],
+            head_dim=cfg.get("head_dim"),
+            pred_dim=cfg.get("pred_dim"),
+            **kw,
+        )
+        try:
+            model.load_state_dict(obj["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path}: weights do not fit the recorded architecture ({str(exc).splitlines()[0]})") from None
+        data = obj.get("data") or {}
+        meta = {
+            "format": "nacscope",
+            "arch": cfg["arch"],
+            "bits": cfg["bits"],
+            "config": obj.get("config", {}),
+            "objective": obj.get("config", {}).get("objective"),
+            "dataset": data.get("name"),
+            "mean": data.get("mean"),
+            "std": data.get("std"),
+            "model_config": cfg,
+            "epoch": obj.get("epoch"),
+            "step": obj.get("step"),
+        }
+    else:
+        sd = obj
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                sd = obj[key]
+                break
+        sd = _strip_prefix(_strip_prefix(sd, "module."), "_orig_mod.")
+        if not all(isinstance(v, torch.Tensor) for v in sd.values()) or not is_authors_state_dict(sd):
+            raise CheckpointError(
+                f"{path} is neither a nacscope checkpoint nor an authors' NAC state_dict (encoder.*, head.*, linear.*)"
+            )
+        model, meta = _load_authors(sd, arch, path)
+        meta.update(epoch=None, step=None)
+    meta["path"] = str(path)
+    meta["sha256"] = file_sha256(path)
+    return model.eval(), meta

@@ -1,0 +1,85 @@
+"""What every screen shares: header, job line, footer, and following the app's layer and results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from nacscope.tui.jobs import JobLine
+
+if TYPE_CHECKING:
+    from nacscope.tui.app import InspectApp
+    from nacscope.tui.session import Session
+
+
+class NacScreen(Screen):
+    """A screen that redraws when the app's layer, analysis summary or row count change.
+
+    Subclasses implement ``body()`` (their widgets) and ``update_view()`` (fill them from the
+    session for ``self.layer``). Updates of hidden screens are deferred until they are shown.
+    """
+
+    TITLE_TEXT = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield from self.body()
+        yield JobLine(id="jobline")
+        yield Footer()
+
+    def body(self) -> ComposeResult:  # pragma: no cover - abstract
+        return iter(())
+
+    @property
+    def nac(self) -> "InspectApp":
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def session(self) -> "Session":
+        return self.nac.session
+
+    @property
+    def layer(self) -> str:
+        return self.nac.layer
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        return self.nac.summary
+
+    def on_mount(self) -> None:
+        self._dirty = True
+        self.watch(self.app, "layer", self._invalidate, init=False)
+        self.watch(self.app, "summary", self._invalidate, init=False)
+        self.watch(self.app, "rows", self._invalidate, init=False)
+        self._update()
+
+    def _invalidate(self, *_: Any) -> None:
+        self._dirty = True
+        if self.is_current:
+            self._update()
+
+    def on_screen_resume(self) -> None:
+        self.sub_title = f"{self.TITLE_TEXT} \u00b7 layer {self.layer}"
+        if getattr(self, "_dirty", False):
+            self._update()
+
+    def _update(self) -> None:
+        self._dirty = False
+        self.title = "nacscope inspect"
+        self.sub_title = f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.layer}"
+        if self.layer:
+            self.update_view()
+
+    def update_view(self) -> None:  # pragma: no cover - abstract
+        pass
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def layer_result(self, section: str = "layers") -> dict[str, Any] | None:
+        """The analysis engine's result for the current layer, e.g. ``summary['layers'][layer]``."""
+        s = self.summary
+        if not s:
+            return None
+        return (s.get(section) or {}).get(self.layer)

@@ -1,0 +1,75 @@
+"""Modal screens: the help screen (every binding) and the layer picker."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import OptionList, Static
+
+
+def bindings_table(title: str, bindings) -> Table:
+    t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold cyan", no_wrap=True)
+    t.add_column()
+    for b in bindings:
+        if isinstance(b, Binding) and b.description:
+            keys = ", ".join(k.replace("left_square_bracket", "[").replace("right_square_bracket", "]")
+                             .replace("question_mark", "?") for k in b.key.split(","))
+            t.add_row(keys, b.description)
+        elif isinstance(b, tuple) and len(b) >= 3:
+            t.add_row(b[0], b[2])
+    return t
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the app and of the screen it was opened from."""
+
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close")]
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static("[b]nacscope inspect[/b]: keys (the command palette, ctrl+p, lists every action)\n")
+            yield Static(bindings_table("Everywhere", self.app.BINDINGS))
+            yield Static(bindings_table(f"\nThis screen ({type(self.under).__name__})", self.under.BINDINGS))
+            yield Static(
+                "\nMouse: click a table row or a point to select it; scroll to move.\n"
+                "Numbers come from nacscope.analysis and are cached in the file.\n"
+                "Hamming distance ranks neighbours; ties are ordered by sample index."
+            )
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class LayerPicker(ModalScreen[str | None]):
+    """Choose the layer every screen shows."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, names: list[str], current: str) -> None:
+        super().__init__()
+        self.names, self.current = names, current
+
+    def compose(self) -> ComposeResult:
+        ol = OptionList(*self.names, id="layer-picker")
+        ol.border_title = "Layer"
+        yield ol
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        if self.current in self.names:
+            ol.highlighted = self.names.index(self.current)
+        ol.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.names[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

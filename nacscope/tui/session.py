@@ -1,0 +1,172 @@
+"""The TUI's view of one code set: cached reads and calls into ``nacscope.analysis``.
+
+Everything the screens show comes from here, and every number comes from ``nacscope.analysis``
+(this module holds no metric of its own: it reads the file, caches what it read, and forwards).
+All file access goes through one lock, because analysis functions run in worker threads and may
+briefly reopen the file read-write to cache their results.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from nacscope.codes.format import CodeSet, LayerInfo, partial_path
+from nacscope.errors import CodeSetError
+
+Progress = Callable[[int, int, str], None]
+
+#: Thumbnails are read from the file in blocks of this many rows (and kept, LRU, in memory).
+THUMB_BLOCK = 512
+THUMB_BLOCKS_KEPT = 64
+
+
+class Busy(Exception):
+    """The file is in use by a long computation; try again shortly."""
+
+
+class Session:
+    """An open code set and what the TUI has read or computed from it.
+
+    Args:
+        path: the code set (``X.h5``; ``X.h5.partial`` while ``dump`` writes it is followed).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.cs = CodeSet(path)
+        self.requested_path = Path(path)
+        self.lock = threading.RLock()
+        self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._packed: dict[str, np.ndarray] = {}
+        self._collisions: dict[str, Any] = {}
+        self.summary: dict[str, Any] | None = None
+        self._load_metadata()
+
+    # -- metadata (read once, refreshed while following) -----------------------------------------
+    def _load_metadata(self) -> None:
+        cs = self.cs
+        with self.lock:
+            self.layers: list[LayerInfo] = cs.layers
+            self.layer_names = [l.name for l in self.layers]
+            self.attrs = cs.attrs
+            self.n = cs.rows_available() if cs.swmr else cs.n_samples
+            self.label_kind = cs.label_kind
+            labels = cs.labels(slice(0, self.n))
+            self.labels = labels
+            self.class_names = cs.class_names
+            qm = cs.query_mask
+            self.query_mask = None if qm is None else qm[: self.n]
+            self.has_thumbnails = cs.has_thumbnails
+
+    @property
+    def path(self) -> Path:
+        return self.cs.path
+
+    @property
+    def following(self) -> bool:
+        """True while the file is still being written (opened as ``.partial`` in SWMR mode)."""
+        return self.cs.swmr
+
+    @property
+    def complete(self) -> bool:
+        return self.cs.complete
+
+    def layer(self, name: str) -> LayerInfo:
+        for info in self.layers:
+            if info.name == name:
+                return info
+        raise CodeSetError(f"no layer {name!r}; available: {', '.join(self.layer_names)}")
+
+    def refresh(self) -> tuple[int, bool]:
+        """Follow a growing file: returns (rows now visible, whether the writer has finished).
+
+        When the writer has closed and renamed the file, the final file is reopened.
+        """
+        with self.lock:
+            if not self.cs.swmr:
+                return self.n, True
+            final = self.requested_path if not self.requested_path.name.endswith(".partial") else Path(
+                str(self.requested_path)[: -len(".partial")]
+            )
+            if not partial_path(final).exists() and final.exists():
+                self.cs.close()
+                self.cs = CodeSet(final)
+                self._reset_caches()
+                self._load_metadata()
+                return self.n, True
+            n = self.cs.refresh()
+            if n != self.n:
+                self._reset_caches()
+                self._load_metadata()
+            return self.n, False
+
+    def _reset_caches(self) -> None:
+        self._thumbs.clear()
+        self._packed.clear()
+        self._collisions.clear()
+        self.summary = None
+
+    def close(self) -> None:
+        with self.lock:
+            self.cs.close()
+
+    # -- samples ---------------------------------------------------------------------------------
+    def label_of(self, row: int) -> Any:
+        """The label of a row: an int, a list of ints (multi-hot), or None."""
+        if self.labels is None:
+            return None
+        lab = self.labels[row]
+        return [int(i) for i in np.flatnonzero(lab)] if self.label_kind == "multihot" else int(lab)
+
+    def label_text(self, row: int) -> str:
+        lab = self.label_of(row)
+        if lab is None:
+            return "-"
+        names = self.class_names
+        if isinstance(lab, list):
+            return ",".join(names[i] if names and i < len(names) else str(i) for i in lab) or "(none)"
+        return names[lab] if names and 0 <= lab < len(names) else str(lab)
+
+    def thumbnail(self, row: int, *, wait: bool = True) -> np.ndarray | None:
+        """The stored thumbnail of a row, (H, W, C) uint8; None without thumbnails.
+
+        Raises:
+            Busy: if ``wait`` is False and a long computation holds the file.
+        """
+        if not self.has_thumbnails or not 0 <= row < self.n:
+            return None
+        b = row // THUMB_BLOCK
+        block = self._thumbs.get(b)
+        if block is None:
+            if not self.lock.acquire(blocking=wait, timeout=-1 if wait else 0):
+                raise Busy()
+            try:
+                stop = min(self.n, (b + 1) * THUMB_BLOCK)
+                block = self.cs.thumbnails(slice(b * THUMB_BLOCK, stop))
+            finally:
+                self.lock.release()
+            self._thumbs[b] = block
+            while len(self._thumbs) > THUMB_BLOCKS_KEPT:
+                self._thumbs.popitem(last=False)
+        self._thumbs.move_to_end(b)
+        return block[row - b * THUMB_BLOCK]
+
+    def packed(self, layer: str) -> np.ndarray:
+        """All packed bits of a layer, (N, row_bytes) uint8, read once."""
+        arr = self._packed.get(layer)
+        if arr is None:
+            with self.lock:
+                arr = self.cs.packed(layer, slice(0, self.n))
+            self._packed[layer] = arr
+        return arr
+
+    def bits_text(self, layer: str, row: int) -> str:
+        """A row's code as a string of 0/1 (unit order)."""
+        from nacscope.codes.format import unpack_bits
+
+        bits = unpack_bits(self.packed(layer)[row : row + 1], self.layer(layer).units)[0]
+        return "".join("1" if b else "0" for b in bits)
