@@ -15,6 +15,7 @@ from nacscope.cli.app import app
 
 # Command modules (import order = order in --help).
 from nacscope.cli import codes  # noqa: F401,E402  info, import-codes
+from nacscope.cli import dump  # noqa: F401,E402  layers, dump, regions
 
 
 def _version(value: bool) -> None:

@@ -170,3 +170,127 @@ class Session:
 
         bits = unpack_bits(self.packed(layer)[row : row + 1], self.layer(layer).units)[0]
         return "".join("1" if b else "0" for b in bits)
+
+    # -- analyses: every number below is computed by nacscope.analysis ------------------------------
+    def analyze(self, progress: Progress | None = None, *, use_cache: bool = True) -> dict[str, Any]:
+        """``nacscope.analysis.analyze_codeset`` on the whole file (cached in the file by the engine)."""
+        from nacscope.analysis import analyze_codeset
+
+        with self.lock:
+            result = analyze_codeset(self.cs, None, use_cache=use_cache, progress=progress)
+        self.summary = result
+        return result
+
+    def _memory_view(self) -> "_InMemoryCodes":
+        return _InMemoryCodes(self)
+
+    def neighbours(self, layer: str, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``retrieval.neighbours``: the k nearest rows (itself excluded) and their Hamming distances."""
+        from nacscope.analysis.retrieval import neighbours
+
+        return neighbours(self._memory_view(), layer, int(row), int(k))  # type: ignore[arg-type]
+
+    def relevant(self, row: int, rows: np.ndarray) -> np.ndarray | None:
+        """``retrieval.relevance`` of ``rows`` to the query ``row`` (None without labels)."""
+        from nacscope.analysis.retrieval import relevance
+
+        if self.labels is None:
+            return None
+        return relevance(self.labels[[int(row)]], self.labels[np.asarray(rows, dtype=np.int64)])[0]
+
+    def query_gallery(self, row: int) -> tuple[np.ndarray, str]:
+        """The gallery a query is ranked against, as in ``analysis.retrieval.codeset_retrieval``:
+        the gallery rows for a query of a split file, every other sample otherwise."""
+        mask = self.query_mask
+        if mask is not None and mask.any() and (~mask).any() and mask[row]:
+            return np.flatnonzero(~mask), "gallery"
+        return np.delete(np.arange(self.n), int(row)), "all other samples"
+
+    def query_ap(self, layer: str, row: int, R: int = 1000) -> dict[str, Any] | None:
+        """One query's AP, AP@R and tie-aware AP from ``retrieval.retrieval_metrics`` (None without labels)."""
+        from nacscope.analysis.retrieval import retrieval_metrics
+
+        if self.labels is None:
+            return None
+        gallery, what = self.query_gallery(row)
+        packed = self.packed(layer)
+        res = retrieval_metrics(packed[[row]], packed[gallery], self.labels[[row]], self.labels[gallery],
+                                n_bits=self.layer(layer).units, R=R)
+        return {"ap": float(res.ap[0]), "ap_at_r": float(res.ap_at_r[0]), "R": res.R,
+                "tie_aware_ap": float(res.tie_ap[0]), "n_relevant": int(res.n_relevant[0]), "gallery": what,
+                "n_gallery": int(len(gallery))}
+
+    def collisions(self, layer: str) -> Any:
+        """``collisions.collision_groups`` of a layer (kept in memory per layer)."""
+        from nacscope.analysis.collisions import collision_groups
+
+        rep = self._collisions.get(layer)
+        if rep is None:
+            rep = collision_groups(self.packed(layer), self.labels)
+            self._collisions[layer] = rep
+        return rep
+
+    def near_collisions(self, layer: str, radius: int, progress: Progress | None = None) -> dict[str, Any]:
+        """``collisions.near_collisions`` of a layer within a Hamming radius (pairs, samples)."""
+        from nacscope.analysis.collisions import near_collisions
+
+        return near_collisions(self.packed(layer), int(radius), progress=progress)
+
+    def projection(self, layer: str) -> np.ndarray | None:
+        """The stored UMAP projection of a layer, (N, 2), or None."""
+        from nacscope.analysis import projection as proj
+
+        with self.lock:
+            reader = getattr(proj, "stored_projection", None)
+            if reader is not None:
+                return reader(self.cs, layer)
+            from nacscope.codes.cache import read_projection
+
+            return read_projection(self.cs, layer)
+
+    def compute_projection(self, layer: str, progress: Progress | None = None) -> np.ndarray:
+        """``projection.umap_projection`` of a layer's bits (stored in the file by the engine)."""
+        from nacscope.analysis.projection import umap_projection
+
+        with self.lock:
+            return np.asarray(umap_projection(self.cs, layer, progress=progress))
+
+    def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> Any:
+        """Linear regions crossed on the input segment between samples a and b (``analysis.segments``)."""
+        try:
+            from nacscope.analysis import segments
+        except ImportError:
+            raise CodeSetError("segment walks are not available: nacscope.analysis.segments is missing") from None
+        with self.lock:
+            return segments.codeset_segment(self.cs, a, b, layer=layer, progress=progress)
+
+    def plane(self, layer: str, a: int, b: int, c: int, progress: Progress | None = None) -> Any:
+        """The partition of the input plane through samples a, b, c (``analysis.plane``)."""
+        try:
+            from nacscope.analysis import plane
+        except ImportError:
+            raise CodeSetError("plane partitions are not available: nacscope.analysis.plane is missing") from None
+        with self.lock:
+            return plane.codeset_plane(self.cs, a, b, c, layer=layer, progress=progress)
+
+
+class _InMemoryCodes:
+    """The part of the CodeSet interface ``retrieval.neighbours`` reads, served from memory.
+
+    Lets the engine's own function answer neighbour queries without re-reading the layer from disk
+    on every key press.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    @property
+    def n_samples(self) -> int:
+        return self._s.n
+
+    def packed(self, name: str, rows=None) -> np.ndarray:
+        arr = self._s.packed(name)
+        return arr if rows is None else arr[rows]
+
+    def layer(self, name: str):
+        return self._s.layer(name)

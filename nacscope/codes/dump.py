@@ -1,0 +1,393 @@
+"""Streaming dump of ReLU activation patterns into a code set.
+
+Pipeline (bounded memory whatever N and the number of layers):
+
+1. the main thread takes one batch of uint8 images, moves it to the device, normalises it, runs the
+   model once with :class:`~nacscope.codes.capture.SiteRecorder`, and packs each site's bits
+   ``1[pre-activation > 0]`` *on the device* (only 1/8 of the bits cross to the host);
+2. the packed rows, labels, indices, features ``h`` (float16) and thumbnails go into a queue of at
+   most ``queue_depth`` batches;
+3. a writer thread appends them to a :class:`~nacscope.codes.format.CodeSetWriter` (``<out>.partial``,
+   SWMR, flushed after every batch so a reader can follow) while the next batch computes.
+
+Any error or Ctrl-C aborts: the writer thread stops and the partial file is removed; the final name
+is only ever created by the rename in ``CodeSetWriter.close``.
+
+Under ``torchrun`` (``WORLD_SIZE > 1``) each rank dumps a contiguous block of rows into a shard and
+rank 0 merges the shards, in rank order, into one code set identical to a single-process dump.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nacscope.codes.capture import Site, SiteRecorder, pack_bits_torch
+from nacscope.codes.format import CodeSet, CodeSetWriter, LayerSpec, packed_width
+from nacscope.errors import CodeSetError, OptionError
+
+PRECISIONS = ("fp32", "bf16")
+_STOP = object()
+
+
+@dataclass
+class DumpInput:
+    """The samples to dump.
+
+    Attributes:
+        images: uint8 (N, C, H, W): anything with ``len()`` whose slices ``images[a:b]`` give a
+            tensor or array (a tensor in memory, a memmap, a lazy generator).
+        normalize: uint8 (B, C, H, W) tensor on the device -> float32 model input.
+        labels: (N,) ints or None. indices: (N,) source indices (default ``arange``).
+        class_names: names of the label values.
+        is_query: (N,) bool query/gallery split, or None.
+    """
+
+    images: Any
+    normalize: Callable[[torch.Tensor], torch.Tensor]
+    labels: Any = None
+    indices: Any = None
+    class_names: Sequence[str] | None = None
+    is_query: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class DumpStats:
+    """What a dump did."""
+
+    path: Path
+    n_samples: int
+    layers: list[str]
+    seconds: float
+    bytes_on_disk: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.n_samples / max(self.seconds, 1e-9)
+
+
+def thumbnail_shape(images_shape: Sequence[int], max_side: int) -> tuple[int, int, int]:
+    """(H, W, C) of the stored thumbnails: the image itself when small, else shrunk to ``max_side``."""
+    _, c, h, w = (int(s) for s in images_shape)
+    scale = min(1.0, max_side / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale)), c
+
+
+def _thumbnails(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> uint8 (B, h, w, C)."""
+    h, w, _ = shape
+    if x.shape[-2:] != (h, w):
+        x = F.interpolate(x.float(), size=(h, w), mode="area").round().clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1)
+
+
+def projected_bytes(n: int, sites: Sequence[Site], feature_dim: int | None = 0) -> int:
+    """Uncompressed size of the bits (and float16 features) of ``n`` samples."""
+    return int(n) * (sum(packed_width(s.units) for s in sites) + 2 * int(feature_dim or 0))
+
+
+def layer_specs(sites: Sequence[Site]) -> list[LayerSpec]:
+    return [LayerSpec(s.name, s.units, s.shape, kind="code" if s.kind == "code" else "relu") for s in sites]
+
+
+class _Writer(threading.Thread):
+    """Appends queued batches to the code set; records the first error instead of dying silently."""
+
+    def __init__(self, writer: CodeSetWriter, depth: int):
+        super().__init__(name="nacscope-dump-writer", daemon=True)
+        self.writer = writer
+        self.q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self.error: BaseException | None = None
+        self.rows = 0
+        self.cancelled = False
+
+    def run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is _STOP:
+                return
+            if self.error is not None or self.cancelled:
+                continue  # drain after a failure so the producer never blocks
+            try:
+                bits, kw = item
+                self.writer.append(bits, packed=True, **kw)
+                self.rows += len(kw["index"])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                self.error = exc
+
+    def put(self, item) -> None:
+        self.check()
+        self.q.put(item)
+
+    def check(self) -> None:
+        if self.error is not None:
+            exc = self.error
+            if isinstance(exc, OSError):
+                raise CodeSetError(f"writing {self.writer.tmp} failed ({exc.strerror or exc}); is the disk full?") from None
+            raise exc
+
+    def cancel(self) -> None:
+        """Stop writing: drop queued batches and wait for the batch being written, if any."""
+        self.cancelled = True
+        while True:
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                break
+        self.q.put(_STOP)
+        self.join(timeout=60)
+
+    def finish(self) -> None:
+        self.q.put(_STOP)
+        self.join()
+        self.check()
+
+
+def _to_numpy(a) -> np.ndarray:
+    return a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+
+def dump_codes(
+    model: nn.Module,
+    data: DumpInput,
+    out: str | os.PathLike,
+    sites: Sequence[Site],
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    features: bool = True,
+    thumbnails: int | None = 32,
+    precision: str = "fp32",
+    attrs: Mapping[str, Any] | None = None,
+    force: bool = False,
+    queue_depth: int = 2,
+    progress: Callable[[int, int, int], None] | None = None,
+    rows: tuple[int, int] | None = None,
+) -> DumpStats:
+    """Dump the bits of ``sites`` for every sample of ``data`` into the code set ``out``.
+
+    Args:
+        model: the network; put in eval mode (BatchNorm running statistics) for the dump.
+        data: the samples (see :class:`DumpInput`).
+        out: the final file name; written as ``<out>.partial`` and renamed when complete.
+        sites: selected sites from :func:`~nacscope.codes.capture.list_sites`.
+        batch_size: samples per forward pass.
+        device: where the model runs.
+        features: also store the encoder features ``h`` (float16) of a NAC model.
+        thumbnails: max side of the stored thumbnails, or None for none.
+        precision: ``fp32`` (default, exact) or ``bf16`` (autocast; flips signs of near-zero
+            pre-activations; recorded in the file).
+        attrs: provenance attributes for the file root.
+        force: overwrite an existing ``out``.
+        queue_depth: batches that may wait for the writer (memory bound).
+        progress: ``progress(done, total, bytes_on_disk)`` after each batch is queued.
+        rows: ``(start, stop)``: dump only these rows (used for multi-process shards).
+
+    Returns:
+        :class:`DumpStats`.
+
+    Raises:
+        OptionError: bad batch size or precision. CodeSetError: the output exists or cannot be written.
+    """
+    if batch_size < 1:
+        raise OptionError(f"--batch-size must be >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if not sites:
+        raise OptionError("no layers selected")
+    device = torch.device(device)
+    n_all = len(data)
+    start, stop = rows if rows is not None else (0, n_all)
+    if n_all == 0 or stop <= start and rows is None:
+        raise OptionError("the dataset has no samples to dump")
+    model = model.eval().to(device)
+    example = data.images[0:1]
+    img_shape = tuple(_to_numpy(example).shape)
+    recorder_out: dict[str, torch.Tensor] = {}
+
+    def on_site(site: Site, z: torch.Tensor) -> None:
+        recorder_out[site.name] = pack_bits_torch((z > 0).reshape(len(z), -1))  # (B, W) uint8 on device
+
+    recorder = SiteRecorder(model, sites, on_site)
+    # One probe forward tells whether features exist and their width.
+    with torch.no_grad():
+        h_probe, _ = recorder.forward(data.normalize(torch.as_tensor(_to_numpy(example)).to(device)))
+    feat_dim = int(h_probe.shape[1]) if (features and h_probe is not None) else None
+    thumb = thumbnail_shape(img_shape, thumbnails) if thumbnails else None
+    labels_kind = "class" if data.labels is not None else None
+    meta = {"precision": precision, "batch_size": batch_size, "sites": [s.name for s in sites]}
+    writer = CodeSetWriter(
+        out,
+        layer_specs(sites),
+        label_kind=labels_kind,
+        class_names=list(data.class_names) if (data.class_names and labels_kind) else None,
+        has_query_mask=data.is_query is not None,
+        features={"h": feat_dim} if feat_dim else None,
+        thumbnail_shape=thumb,
+        attrs={**meta, **(attrs or {})},
+        force=force,
+    )
+    worker = _Writer(writer, queue_depth)
+    worker.start()
+    t0 = time.perf_counter()
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16) if precision == "bf16" else _nullcontext()
+    )
+    try:
+        with torch.no_grad(), autocast:
+            for a in range(start, stop, batch_size):
+                b = min(stop, a + batch_size)
+                xb = torch.as_tensor(_to_numpy(data.images[a:b])).to(device, non_blocking=True)  # (B, C, H, W) uint8
+                recorder_out.clear()
+                h, _ = recorder.forward(data.normalize(xb))
+                kw: dict[str, Any] = {
+                    "index": _to_numpy(data.indices[a:b]) if data.indices is not None else np.arange(a, b),
+                }
+                if labels_kind:
+                    kw["labels"] = _to_numpy(data.labels[a:b])
+                if data.is_query is not None:
+                    kw["is_query"] = np.asarray(data.is_query[a:b], dtype=bool)
+                if thumb is not None:
+                    kw["thumbnails"] = _thumbnails(xb, thumb).cpu().numpy()
+                if feat_dim:
+                    kw["features"] = {"h": h.to(torch.float16).cpu().numpy()}
+                bits = {name: t.cpu().numpy() for name, t in recorder_out.items()}
+                worker.put((bits, kw))
+                if progress is not None:
+                    progress(b - start, stop - start, _size(writer.tmp))
+        worker.finish()
+        seconds = time.perf_counter() - t0
+        path = writer.close(extra_attrs={"dump_seconds": round(seconds, 3)})
+    except BaseException:
+        worker.cancel()
+        writer.abort()
+        raise
+    return DumpStats(path, worker.rows, [s.name for s in sites], seconds, _size(path))
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# multi-process dumps
+
+
+def shard_rows(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Contiguous block of rows ``[start, stop)`` for ``rank`` of ``world`` (sizes differ by at most 1)."""
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def shard_path(out: str | os.PathLike, rank: int) -> Path:
+    p = Path(out)
+    return p.with_name(f"{p.name}.rank{rank}")
+
+
+def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *, force: bool = False,
+                 attrs: Mapping[str, Any] | None = None, block_rows: int = 65536) -> Path:
+    """Concatenate shard code sets (same layers, in order) into one code set, block by block."""
+    opened = [CodeSet(s) for s in shards]
+    try:
+        first = opened[0]
+        specs = [LayerSpec(i.name, i.units, i.shape, kind=i.kind) for i in first.layers]
+        feats = {n: int(first.f["features"][n].shape[1]) for n in first.feature_names}
+        th = first.f["samples"]["thumbnails"].shape[1:] if first.has_thumbnails else None
+        root = {k: v for k, v in first.attrs.items() if k not in ("n_samples", "complete", "created")}
+        w = CodeSetWriter(
+            out, specs, label_kind=first.label_kind, class_names=first.class_names,
+            has_query_mask=first.query_mask is not None, features=feats or None,
+            thumbnail_shape=tuple(th) if th is not None else None,
+            attrs={**root, **(attrs or {}), "merged_from_shards": len(opened)}, force=force,
+        )
+        try:
+            for cs in opened:
+                if [i.name for i in cs.layers] != [s.name for s in specs]:
+                    raise CodeSetError(f"shard {cs.path} has other layers than {first.path}")
+                for a in range(0, cs.n_samples, block_rows):
+                    sl = slice(a, min(cs.n_samples, a + block_rows))
+                    s = cs.f["samples"]
+                    w.append(
+                        {spec.name: cs.packed(spec.name, sl) for spec in specs}, packed=True,
+                        index=s["index"][sl],
+                        labels=s["labels"][sl] if "labels" in s else None,
+                        is_query=s["is_query"][sl] if "is_query" in s else None,
+                        thumbnails=s["thumbnails"][sl] if "thumbnails" in s else None,
+                        features={n: cs.f["features"][n][sl] for n in feats} or None,
+                    )
+            return w.close()
+        except BaseException:
+            w.abort()
+            raise
+    finally:
+        for cs in opened:
+            cs.close()
+
+
+def dump_distributed(model: nn.Module, data: DumpInput, out: str | os.PathLike, sites: Sequence[Site], **kw) -> DumpStats | None:
+    """Dump under torchrun: each rank writes its block to a shard; rank 0 merges and returns the stats.
+
+    Other ranks return None. The process group must be initialised (any backend).
+    """
+    import torch.distributed as dist
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    force = kw.pop("force", False)
+    if rank == 0 and Path(out).exists() and not force:
+        err = CodeSetError(f"{out} exists; use --force to overwrite it")
+    else:
+        err = None
+    flag = torch.tensor([1 if err else 0])
+    dist.broadcast(flag, 0)
+    if flag.item():
+        raise err or CodeSetError(f"{out} exists; use --force to overwrite it")
+    part = shard_path(out, rank)
+    ok = torch.tensor([1])
+    stats = None
+    try:
+        stats = dump_codes(model, data, part, sites, rows=shard_rows(len(data), rank, world), force=True, **kw)
+    except BaseException:
+        ok = torch.tensor([0])
+        raise
+    finally:
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    if not ok.item():
+        part.unlink(missing_ok=True)
+        raise CodeSetError("another rank failed; no code set was written")
+    result = None
+    try:
+        if rank == 0:
+            t0 = time.perf_counter()
+            shards = [shard_path(out, r) for r in range(world)]
+            path = merge_shards(shards, out, force=force, attrs={"world_size": world})
+            result = DumpStats(path, len(data), stats.layers, stats.seconds + time.perf_counter() - t0, _size(path))
+    finally:
+        dist.barrier()
+        part.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,604 @@
+"""NAC / SimCLR training: a configuration dataclass, presets, and one straight-line loop.
+
+The loop keeps the whole dataset (uint8) on the training device, draws per-sample augmentations there
+(:class:`nacscope.data.Augment`), runs the step under bf16 autocast / channels_last on CUDA, and syncs
+with the host only at log points. Checkpoints (``RUN_DIR/last.pt``, plus ``epoch_NNNN.pt`` every
+``ckpt_every`` epochs) hold everything needed to continue bit-for-bit: model, optimiser, schedule
+position, the random generators (including the state at the start of the current epoch, so that a run
+stopped mid-epoch resumes on the same permutation), epoch and step.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DDP, each rank takes its slice of every
+global batch, negatives are gathered from all ranks with gradients, and rank 0 alone logs and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from nacscope.errors import CheckpointError, NacscopeError, OptionError
+
+OBJECTIVES = ("nac", "simclr")
+OPTIMIZERS = ("lars", "sgd", "adamw")
+
+
+class TrainingDiverged(NacscopeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved in every checkpoint).
+
+    Attributes mirror the ``nacscope train`` options; ``augment="auto"`` picks ``cifar`` for colour and
+    ``gray-small`` for one-channel images; ``bf16``/``channels_last`` ``None`` mean "on when on CUDA".
+    """
+
+    dataset: str = "digits"
+    root: str | None = None
+    download: bool = False
+    arch: str = "mlp"
+    objective: str = "nac"
+    bits: int = 32
+    p: float = 0.1
+    temperature: float = 0.5
+    epochs: int = 40
+    batch_size: int = 256
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    warmup_epochs: float = 2.0
+    exclude_bias_norm: bool = True
+    augment: str = "auto"
+    hidden: list[int] = field(default_factory=lambda: [512, 512])
+    head_dim: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    eval_every: int = 0
+    ckpt_every: int = 0
+    log_every: int = 10
+    stop_after_epochs: int | None = None
+    preset: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# NAC-NOTES §3. The hashing preset trains on CIFAR-10's train split (the authors used a 5,000-image
+# subset of the pooled set for training; see docs).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper-cifar10-linear": dict(
+        dataset="cifar10", arch="resnet50", objective="nac", bits=128, p=0.1, optimizer="lars", lr=3.0,
+        momentum=0.9, warmup_epochs=10, epochs=1000, batch_size=1000, weight_decay=1e-6, augment="cifar",
+    ),
+    "paper-cifar10-hash": dict(
+        dataset="cifar10", arch="vgg16_bn", objective="nac", bits=64, p=0.4, optimizer="lars", lr=3.0,
+        momentum=0.9, warmup_epochs=100, epochs=2000, batch_size=1000, weight_decay=1e-6, augment="cifar",
+    ),
+}
+
+
+def apply_preset(name: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """A config from defaults, then the preset, then ``overrides`` (entries that are None are ignored)."""
+    values: dict[str, Any] = {}
+    if name:
+        if name not in PRESETS:
+            raise OptionError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        values.update(PRESETS[name])
+        values["preset"] = name
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(values)
+
+
+def validate(cfg: TrainConfig) -> None:
+    """One-line OptionError for any bad value."""
+    from nacscope.data.augment import RECIPES
+    from nacscope.nets.encoders import ARCHS
+
+    checks = [
+        (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
+        (cfg.objective in OBJECTIVES, f"--objective must be nac or simclr, got {cfg.objective!r}"),
+        (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
+        (cfg.bits >= 1, f"--bits must be >= 1, got {cfg.bits}"),
+        (0.0 < cfg.p < 0.5, f"--p (flip probability) must be in (0, 0.5), got {cfg.p}"),
+        (cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}"),
+        (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
+        (cfg.batch_size >= 2, f"--batch-size must be >= 2, got {cfg.batch_size}"),
+        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
+        (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
+        (cfg.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}"),
+        (cfg.augment == "auto" or cfg.augment in RECIPES, f"--augment must be auto or one of {', '.join(RECIPES)}, got {cfg.augment!r}"),
+        (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), f"--device must be auto, cpu or cuda[:N], got {cfg.device!r}"),
+        (cfg.eval_every >= 0 and cfg.ckpt_every >= 0 and cfg.log_every >= 1, "--eval-every/--ckpt-every must be >= 0, --log-every >= 1"),
+        (cfg.stop_after_epochs is None or cfg.stop_after_epochs >= 1, "--stop-after must be >= 1"),
+        (all(h >= 1 for h in cfg.hidden) and len(cfg.hidden) >= 1, f"--hidden widths must be >= 1, got {cfg.hidden}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise OptionError(message)
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise OptionError(f"--device {cfg.device}: CUDA is not available on this machine; use --device cpu")
+
+
+def lr_at(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Linear warm-up over ``warmup_epochs``, then cosine decay to 0 at the last step."""
+    total = cfg.epochs * steps_per_epoch
+    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, exclude_bias_norm: bool) -> list[dict]:
+    """Two groups: weights (decayed) and biases/norm parameters (no decay, no LARS adaptation) if excluded."""
+    if not exclude_bias_norm:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+    decay, plain = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (plain if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """LARS (timm's, trust coefficient 0.001), SGD or AdamW; fused kernels on CUDA."""
+    groups = param_groups(model, cfg.weight_decay, cfg.exclude_bias_norm)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if cfg.optimizer == "lars":
+        from timm.optim import Lars
+
+        return Lars(groups, lr=cfg.lr, momentum=cfg.momentum, trust_coeff=0.001)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
+    return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, data, device: torch.device, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Features h (N, F) float32 and codes (N, D) bool of ``data`` (normalised, no augmentation)."""
+    was_training = model.training
+    model.eval()
+    feats, codes = [], []
+    for i in range(0, len(data), batch_size):
+        x = data.normalize(data.images[i : i + batch_size].to(device))
+        out = model(x)
+        feats.append(out.h.float().cpu())
+        codes.append((out.a > 0).cpu())
+    model.train(was_training)
+    return torch.cat(feats).numpy(), torch.cat(codes).numpy()
+
+
+def _code_retrieval(q_codes: np.ndarray, g_codes: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray) -> dict:
+    """Hamming-ranking mAP over the whole gallery (tie-aware) and Hamming k-NN accuracy of the codes."""
+    from nacscope.analysis.retrieval import knn_accuracy, mean_average_precision
+
+    q = np.packbits(q_codes, axis=1, bitorder="big")
+    g = np.packbits(g_codes, axis=1, bitorder="big")
+    return {
+        "map": mean_average_precision(q, g, q_labels, g_labels, tie_aware=True),
+        "code_knn_acc": knn_accuracy(q, g, q_labels, g_labels, k=20),
+    }
+
+
+def _knn_accuracy(q_feats: np.ndarray, g_feats: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, k: int = 20) -> float:
+    """Majority vote of the k nearest gallery features by cosine similarity (scikit-learn)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(g_feats)), metric="cosine", algorithm="brute")
+    clf.fit(g_feats, g_labels)
+    return float((clf.predict(q_feats) == q_labels).mean())
+
+
+def quick_eval(model, gallery, queries, device, max_gallery: int = 10000, max_queries: int = 2000) -> dict:
+    """Quick evaluation of ``queries`` against ``gallery``.
+
+    Keys: ``knn_acc`` (features, cosine, k=20), ``map`` (codes, Hamming ranking of the whole gallery,
+    tie-aware), ``code_knn_acc`` (codes, Hamming, k=20), ``distinct_codes`` (among the queries).
+
+    Large sets are capped to the first ``max_gallery`` / ``max_queries`` samples of a fixed permutation.
+    """
+    if gallery.labels is None or queries.labels is None:
+        return {}
+    perm_g = torch.randperm(len(gallery), generator=torch.Generator().manual_seed(0))[:max_gallery]
+    perm_q = torch.randperm(len(queries), generator=torch.Generator().manual_seed(1))[:max_queries]
+    gallery, queries = gallery.subset(perm_g), queries.subset(perm_q)
+    g_feats, g_codes = embed(model, gallery, device)
+    q_feats, q_codes = embed(model, queries, device)
+    g_lab, q_lab = gallery.labels.numpy(), queries.labels.numpy()
+    out = {"knn_acc": _knn_accuracy(q_feats, g_feats, q_lab, g_lab)}
+    out.update(_code_retrieval(q_codes, g_codes, q_lab, g_lab))
+    out["distinct_codes"] = int(len(np.unique(np.packbits(q_codes, axis=1), axis=0)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+class _Dist:
+    """Rank / world of this process; initialises the process group under torchrun."""
+
+    def __init__(self, device_pref: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.owns_group = False
+        import torch.distributed as dist
+
+        if self.world > 1 and not dist.is_initialized():
+            use_cuda = torch.cuda.is_available() and device_pref != "cpu"
+            if use_cuda:
+                torch.cuda.set_device(self.local_rank)
+            dist.init_process_group("nccl" if use_cuda else "gloo")
+            self.owns_group = True
+        if dist.is_available() and dist.is_initialized():
+            self.world, self.rank = dist.get_world_size(), dist.get_rank()
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def pick_device(pref: str, dist_info: _Dist) -> torch.device:
+    if pref == "cpu" or (pref == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if pref == "auto":
+        return torch.device("cuda", dist_info.local_rank if dist_info.world > 1 else torch.cuda.current_device())
+    return torch.device(pref)
+
+
+class _Interrupt:
+    """First Ctrl-C: finish the step, checkpoint, stop. Second: stop at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _Metrics:
+    """metrics.jsonl in the run folder (and TensorBoard when installed)."""
+
+    def __init__(self, run_dir: Path, enabled: bool, append: bool):
+        self.enabled = enabled
+        self.file = None
+        self.tb = None
+        if enabled:
+            self.file = open(run_dir / "metrics.jsonl", "a" if append else "w")
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tb"))
+            except Exception:  # tensorboard not installed
+                self.tb = None
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
+                    self.tb.add_scalar(k, v, record.get("step", 0))
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    run_dir: Path
+    epochs_done: int
+    steps: int
+    final_loss: float | None
+    images_per_s: float
+    eval: dict
+    interrupted: bool = False
+    stopped_early: bool = False
+
+
+def _rng_state(g_aug: torch.Generator, g_shuffle_epoch_start: torch.Tensor, dist_info: _Dist) -> dict:
+    states = [g_aug.get_state()]
+    if dist_info.world > 1:
+        import torch.distributed as dist
+
+        gathered: list = [None] * dist_info.world
+        dist.all_gather_object(gathered, g_aug.get_state().cpu())
+        states = gathered
+    return {"aug": states, "shuffle_epoch_start": g_shuffle_epoch_start, "torch": torch.get_rng_state()}
+
+
+# -------------------------------------------------------------------------------------------------- train
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    on_log: Callable[[dict], None] | None = None,
+    console=None,
+) -> TrainResult:
+    """Train a NAC or SimCLR encoder; write checkpoints and metrics under ``out``.
+
+    Args:
+        cfg: the configuration (with ``resume``, the checkpoint's own config is used, except ``epochs``,
+            ``stop_after_epochs``, ``eval_every``, ``ckpt_every``, ``log_every`` and ``device`` from ``cfg``).
+        out: run folder.
+        resume: continue the run in ``out`` from ``out/last.pt``.
+        force: start over in a folder that already holds a run.
+        progress: show a rich progress bar (rank 0 only).
+        on_log: called with every metrics record.
+        console: a rich Console for the progress bar.
+    """
+    from nacscope.nets.checkpoint import read_checkpoint
+
+    run_dir = Path(out)
+    ckpt_state = None
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise CheckpointError(f"nothing to resume: {run_dir / 'last.pt'} does not exist")
+        ckpt_state = read_checkpoint(run_dir / "last.pt")
+        if ckpt_state.get("format") != "nacscope-checkpoint":
+            raise CheckpointError(f"{run_dir / 'last.pt'} is not a nacscope training checkpoint")
+        saved = TrainConfig.from_dict(ckpt_state["config"])
+        for name in ("epochs", "stop_after_epochs", "eval_every", "ckpt_every", "log_every", "device", "compile"):
+            setattr(saved, name, getattr(cfg, name))
+        cfg = saved
+    elif (run_dir / "last.pt").exists() and not force:
+        raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
+    elif run_dir.exists() and not run_dir.is_dir():
+        raise OptionError(f"--out {run_dir} exists and is not a folder")
+    validate(cfg)
+
+    dist_info = _Dist(cfg.device)
+    try:
+        return _train(cfg, run_dir, ckpt_state, dist_info, progress, on_log, console)
+    finally:
+        dist_info.close()
+
+
+def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: _Dist, progress: bool,
+           on_log: Callable[[dict], None] | None, console) -> TrainResult:
+    from nacscope.data import Augment, load_dataset
+    from nacscope.data.augment import RECIPES
+    from nacscope.nets import build_model, model_config, save_checkpoint
+    from nacscope.objectives import nac_loss, simclr_loss
+
+    device = pick_device(cfg.device, dist_info)
+    on_cuda = device.type == "cuda"
+    bf16 = on_cuda if cfg.bf16 is None else cfg.bf16
+    channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
+
+    train_data = load_dataset(cfg.dataset, "train", root=cfg.root, download=cfg.download and dist_info.main)
+    try:
+        test_data = load_dataset(cfg.dataset, "test", root=cfg.root)
+    except NacscopeError:
+        test_data = None
+    n, world = len(train_data), dist_info.world
+    if cfg.batch_size % world:
+        raise OptionError(f"--batch-size {cfg.batch_size} must be divisible by the number of processes ({world})")
+    if cfg.batch_size > n:
+        raise OptionError(f"--batch-size {cfg.batch_size} is larger than the training set ({n} images)")
+    local_b = cfg.batch_size // world
+    steps_per_epoch = n // cfg.batch_size  # drop_last
+    recipe = cfg.augment if cfg.augment != "auto" else ("cifar" if train_data.channels == 3 else "gray-small")
+    augment = Augment(RECIPES[recipe], train_data.mean, train_data.std)
+
+    torch.manual_seed(cfg.seed)
+    encoder_kw = {"hidden": tuple(cfg.hidden)} if cfg.arch == "mlp" else {}
+    try:
+        model = build_model(cfg.arch, cfg.bits, in_channels=train_data.channels, image_size=train_data.image_size,
+                            head_dim=cfg.head_dim, **encoder_kw)
+        model(torch.zeros(2, train_data.channels, train_data.image_size, train_data.image_size))  # shape check
+    except (RuntimeError, ValueError) as exc:
+        raise OptionError(f"--arch {cfg.arch} cannot take {train_data.image_size}x{train_data.image_size} images "
+                          f"({str(exc).splitlines()[0][:100]}); use mlp or convnet for small images") from None
+    mcfg = model_config(model, train_data.channels, train_data.image_size, encoder_kw)
+    model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, cfg, device)
+
+    g_shuffle = torch.Generator().manual_seed(cfg.seed)
+    g_aug = torch.Generator(device=device).manual_seed(cfg.seed * 1000003 + dist_info.rank)
+    epoch, step, start_batch = 0, 0, 0
+    if ckpt_state is not None:
+        model.load_state_dict(ckpt_state["model"])
+        optimizer.load_state_dict(ckpt_state["optimizer"])
+        epoch, step = ckpt_state["epoch"], ckpt_state["step"]
+        start_batch = ckpt_state["scheduler"].get("batch_in_epoch", 0)
+        rng = ckpt_state["rng"]
+        g_shuffle.set_state(rng["shuffle_epoch_start"])
+        aug_states = rng["aug"]
+        if len(aug_states) == world:
+            g_aug.set_state(aug_states[dist_info.rank].to(g_aug.get_state().device))
+        torch.set_rng_state(rng["torch"])
+
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+    step_model = torch.compile(ddp_model) if cfg.compile else ddp_model
+    images = train_data.images.to(device)  # uint8 (N, C, H, W), resident
+
+    main = dist_info.main
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    metrics = _Metrics(run_dir, main, append=ckpt_state is not None)
+    data_meta = {"name": cfg.dataset, "mean": list(train_data.mean), "std": list(train_data.std), "recipe": recipe}
+
+    def checkpoint(path_names: list[str], epoch_start_shuffle: torch.Tensor, batch_in_epoch: int) -> None:
+        rng = _rng_state(g_aug, epoch_start_shuffle, dist_info)
+        if main:
+            for name in path_names:
+                save_checkpoint(run_dir / name, model, model_cfg=mcfg, config=cfg.to_dict(), optimizer=optimizer,
+                                scheduler={"kind": "warmup-cosine", "step": step, "batch_in_epoch": batch_in_epoch,
+                                           "steps_per_epoch": steps_per_epoch},
+                                rng=rng, epoch=epoch, step=step, data=data_meta)
+        dist_info.barrier()
+
+    if ckpt_state is None:
+        checkpoint(["last.pt"], g_shuffle.get_state(), 0)  # a good checkpoint exists from the start
+
+    last_loss, img_per_s, eval_result = None, 0.0, {}
+    interrupted = stopped = False
+    epochs_this_call = 0
+    bar = None
+    if progress and main:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[rate]} img/s"),
+                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
+    total_steps = cfg.epochs * steps_per_epoch
+    model.train()
+    with _Interrupt() as stop_flag, (bar or contextlib.nullcontext()):
+        task = bar.add_task(f"{cfg.objective} {cfg.arch}", total=total_steps, completed=step,
+                            loss="-", lr="-", rate="-") if bar else None
+        t_log, steps_at_log = time.perf_counter(), step
+        loss_acc = torch.zeros((), device=device)
+        while epoch < cfg.epochs and not interrupted:
+            epoch_start_shuffle = g_shuffle.get_state()
+            perm = torch.randperm(n, generator=g_shuffle)
+            for b in range(start_batch, steps_per_epoch):
+                batch = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                local = batch[dist_info.rank * local_b : (dist_info.rank + 1) * local_b].to(device)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, cfg, steps_per_epoch)
+                views = augment(torch.cat([images[local], images[local]]), g_aug)  # (2b, C, H, W)
+                if channels_last:
+                    views = views.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    h, a, logits = step_model(views)
+                a, logits = a.float(), logits.float()
+                if cfg.objective == "nac":
+                    loss = nac_loss(a[:local_b], a[local_b:], logits[:local_b], logits[local_b:], cfg.p,
+                                    gather=world > 1, generator=g_aug)
+                else:
+                    loss = simclr_loss(a[:local_b], a[local_b:], cfg.temperature, gather=world > 1)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_acc += loss.detach()
+                at_log = step % cfg.log_every == 0 or b == steps_per_epoch - 1
+                if at_log or not on_cuda:
+                    value = float(loss_acc) / max(1, step - steps_at_log) if at_log else float(loss.detach())
+                    if not math.isfinite(value):
+                        metrics.close()
+                        raise TrainingDiverged(
+                            f"loss became {value} at epoch {epoch + 1}, step {step}; stopped. The last good checkpoint "
+                            f"{run_dir / 'last.pt'} is kept. Lower --lr or raise --warmup-epochs")
+                if at_log:
+                    now = time.perf_counter()
+                    img_per_s = (step - steps_at_log) * cfg.batch_size / max(now - t_log, 1e-9)
+                    last_loss = value
+                    record = {"epoch": epoch + 1, "step": step, "loss": value, "lr": lr_at(step - 1, cfg, steps_per_epoch),
+                              "images_per_s": round(img_per_s, 1), "time": time.time()}
+                    metrics.write(record)
+                    if on_log:
+                        on_log(record)
+                    if bar:
+                        bar.update(task, completed=step, loss=f"{value:.4f}", lr=f"{record['lr']:.2e}", rate=f"{img_per_s:,.0f}")
+                    t_log, steps_at_log = now, step
+                    loss_acc.zero_()
+                if stop_flag.requested:
+                    interrupted = True
+                    break
+            if interrupted and b + 1 < steps_per_epoch:  # stopped mid-epoch: resume at the next batch
+                checkpoint(["last.pt"], epoch_start_shuffle, b + 1)
+                break
+            start_batch = 0
+            epoch += 1
+            epochs_this_call += 1
+            names = ["last.pt"] + ([f"epoch_{epoch:04d}.pt"] if cfg.ckpt_every and epoch % cfg.ckpt_every == 0 else [])
+            checkpoint(names, g_shuffle.get_state(), 0)
+            if main and test_data is not None and cfg.eval_every and epoch % cfg.eval_every == 0 and epoch < cfg.epochs:
+                eval_result = quick_eval(model, train_data, test_data, device)
+                metrics.write({"epoch": epoch, "step": step, "eval": eval_result})
+                if on_log:
+                    on_log({"epoch": epoch, "step": step, "eval": eval_result})
+            if interrupted:
+                break
+            if cfg.stop_after_epochs and epochs_this_call >= cfg.stop_after_epochs and epoch < cfg.epochs:
+                stopped = True
+                break
+    if main and test_data is not None and epoch >= cfg.epochs and not interrupted:
+        eval_result = quick_eval(model, train_data, test_data, device)
+        metrics.write({"epoch": epoch, "step": step, "eval": eval_result, "final": True})
+    metrics.close()
+    return TrainResult(run_dir, epoch, step, last_loss, img_per_s, eval_result, interrupted, stopped)
+
+
+def baseline_eval(cfg: TrainConfig, seed: int | None = None) -> dict:
+    """The same quick evaluation for a randomly initialised model of the same architecture."""
+    from nacscope.data import load_dataset
+    from nacscope.nets import random_init
+
+    train_data = load_dataset(cfg.dataset, "train", root=cfg.root)
+    test_data = load_dataset(cfg.dataset, "test", root=cfg.root)
+    kw = {"hidden": tuple(cfg.hidden)} if cfg.arch == "mlp" else {}
+    model = random_init(cfg.arch, cfg.bits, cfg.seed if seed is None else seed, train_data.channels,
+                        train_data.image_size, head_dim=cfg.head_dim, **kw)
+    device = torch.device("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
+    return quick_eval(model.to(device), train_data, test_data, device)

@@ -1,0 +1,187 @@
+"""Collisions: groups of samples with identical codes, their members and images; near-collisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from nacscope.tui.screens.base import NacScreen
+from nacscope.tui.screens.overview import fmt
+from nacscope.tui.session import Busy
+from nacscope.tui.widgets import ImageView
+
+SORTS = ("size", "purity", "mixed")
+GALLERY = 6  # member thumbnails shown side by side
+
+
+class CollisionsScreen(NacScreen):
+    """A sortable table of collision groups; the selected group's members, labels and images."""
+
+    TITLE_TEXT = "Collisions"
+    BINDINGS = [
+        Binding("o", "cycle_sort", "Sort"),
+        Binding("r", "near", "Near (r=1,2)"),
+        Binding("tab", "app.focus_next", "Next pane", show=False),
+        Binding("n", "neighbours", "Neighbours of member"),
+    ]
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="col-main"):
+            yield DataTable(id="col-groups", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="col-side"):
+                yield DataTable(id="col-members", cursor_type="row", zebra_stripes=True)
+                with Horizontal(id="col-gallery"):
+                    for i in range(GALLERY):
+                        yield ImageView(id=f"col-img-{i}", classes="thumb")
+        yield Static(id="col-info")
+
+    def on_mount(self) -> None:
+        g = self.query_one("#col-groups", DataTable)
+        g.add_column("group", key="group")
+        g.add_column("size", key="size")
+        g.add_column("purity", key="purity")
+        g.add_column("mixed", key="mixed")
+        g.add_column("first rows", key="rows")
+        m = self.query_one("#col-members", DataTable)
+        m.add_columns("row", "label")
+        m.border_title = "members (Enter: neighbours)"
+        self.sort_key = "size"
+        self.report: Any = None
+        self.report_layer: str | None = None
+        self.near: dict[int, Any] = {}
+        self.group_index: int | None = None
+        super().on_mount()
+        g.focus()
+
+    # -- data --------------------------------------------------------------------------------------
+    def update_view(self) -> None:
+        if self.report_layer != self.layer:
+            self.report, self.report_layer, self.near = None, self.layer, {}
+            layer = self.layer
+            self.query_one("#col-groups", DataTable).clear()
+            self.query_one("#col-groups", DataTable).border_title = f"collision groups: computing for {layer}\u2026"
+            self.nac.run_quick(lambda: self.session.collisions(layer), lambda rep: self._got(layer, rep),
+                               group="collisions")
+        self._info()
+
+    def _got(self, layer: str, report: Any) -> None:
+        if layer != self.layer:
+            return
+        self.report = report
+        self._fill_groups()
+        self._info()
+
+    def _order(self) -> np.ndarray:
+        rep = self.report
+        n = rep.n_groups
+        if self.sort_key == "purity" and rep.purity is not None:
+            return np.lexsort((np.arange(n), -rep.sizes, rep.purity))  # least pure first
+        if self.sort_key == "mixed" and rep.mixed is not None:
+            return np.lexsort((np.arange(n), -rep.sizes, ~rep.mixed))  # mixed groups first
+        return np.arange(n)  # the engine's order: largest first
+
+    def _fill_groups(self) -> None:
+        rep, table = self.report, self.query_one("#col-groups", DataTable)
+        table.clear()
+        if rep is None:
+            return
+        rows = []
+        for gi in self._order():
+            members = rep.groups[gi]
+            first = ", ".join(str(int(r)) for r in members[:4]) + (" \u2026" if len(members) > 4 else "")
+            rows.append((
+                str(int(gi)), int(rep.sizes[gi]),
+                "-" if rep.purity is None else f"{rep.purity[gi]:.2f}",
+                "-" if rep.mixed is None else ("mixed" if rep.mixed[gi] else "pure"),
+                first,
+            ))
+        table.add_rows(rows)
+        table.border_title = f"{rep.n_groups:,} collision groups in {self.layer} (sorted by {self.sort_key}; o: sort)"
+        if rows:
+            table.move_cursor(row=0, animate=False)
+            self._show_group(int(rows[0][0]))
+        else:
+            self._show_group(None)
+
+    def _show_group(self, gi: int | None) -> None:
+        self.group_index = gi
+        m = self.query_one("#col-members", DataTable)
+        m.clear()
+        members = [] if gi is None or self.report is None else [int(r) for r in self.report.groups[gi]]
+        for r in members:
+            m.add_row(str(r), self.session.label_text(r), key=str(r))
+        for i in range(GALLERY):
+            view = self.query_one(f"#col-img-{i}", ImageView)
+            view.plain = self.nac.plain_images
+            if i < len(members):
+                self._draw(view, members[i])
+            else:
+                view.set_image(None, caption="")
+        self._info()
+
+    def _draw(self, view: ImageView, row: int) -> None:
+        try:
+            view.set_image(self.session.thumbnail(row, wait=False), caption=f"{row}: {self.session.label_text(row)}")
+        except Busy:
+            view.set_image(None, caption=f"{row} (file busy)")
+            self.set_timer(0.5, lambda: self._draw(view, row))
+
+    def _info(self) -> None:
+        m = (self.summary or {}).get("layers", {}).get(self.layer) or {}
+        parts = []
+        if m:
+            parts.append(
+                f"groups {fmt(m.get('collision_groups'))} \u00b7 samples in them {fmt(m.get('samples_in_collisions'))}"
+                f" \u00b7 largest {fmt(m.get('largest_group'))} \u00b7 mixed-label groups {fmt(m.get('mixed_label_groups'))}"
+            )
+        for r, v in sorted(self.near.items()):
+            parts.append(f"within radius {r}: {fmt(v.get('pairs'))} pairs, {fmt(v.get('samples'))} samples")
+        if not self.near:
+            parts.append("[dim]r: near-collisions within Hamming radius 1 and 2[/]")
+        self.query_one("#col-info", Static).update("  \u2502  ".join(parts))
+
+    # -- events and actions -----------------------------------------------------------------------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "col-groups" and self.report is not None:
+            row = event.data_table.get_row_at(event.cursor_row) if event.cursor_row >= 0 else None
+            if row:
+                self._show_group(int(row[0]))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "col-groups":
+            self.query_one("#col-members", DataTable).focus()
+        elif event.data_table.id == "col-members" and event.row_key.value is not None:
+            self.nac.open_neighbours(int(event.row_key.value))
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key in SORTS:
+            self.sort_key = key
+            self._fill_groups()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_key = SORTS[(SORTS.index(self.sort_key) + 1) % len(SORTS)]
+        self._fill_groups()
+
+    def action_neighbours(self) -> None:
+        m = self.query_one("#col-members", DataTable)
+        if m.row_count:
+            self.nac.open_neighbours(int(m.get_row_at(max(0, m.cursor_row))[0]))
+
+    def action_near(self) -> None:
+        layer = self.layer
+
+        def work(progress):
+            return {r: self.session.near_collisions(layer, r, progress) for r in (1, 2)}
+
+        def done(result: dict) -> None:
+            if layer == self.layer:
+                self.near = result
+                self._info()
+
+        self.nac.start_job(f"near-collisions in {layer}", work, done)

@@ -1,0 +1,145 @@
+"""Overview: provenance, samples and labels, and every layer's headline numbers at a glance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from nacscope.tui.screens.base import NacScreen
+
+LAYER_COLUMNS = ("layer", "kind", "units", "distinct", "cumulative", "in collisions", "largest", "dead", "stuck",
+                 "entropy", "mAP")
+
+
+def fmt(value: Any, spec: str = ",") -> str:
+    """A number formatted for a table cell; '…' while unknown."""
+    if value is None:
+        return "\u2026"
+    if isinstance(value, float) and spec == ",":
+        spec = ",.3f"
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class OverviewScreen(NacScreen):
+    """Provenance, samples, and a table of layers (Enter on a row makes it the current layer)."""
+
+    TITLE_TEXT = "Overview"
+    BINDINGS = [Binding("enter", "choose_layer", "Use layer", show=False)]
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="ov-top"):
+            yield Static(id="ov-provenance")
+            yield Static(id="ov-samples")
+        with Vertical(id="ov-layers-box"):
+            yield DataTable(id="ov-layers", cursor_type="row", zebra_stripes=True)
+            yield Static(id="ov-notes")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#ov-layers", DataTable)
+        table.add_columns(*LAYER_COLUMNS)
+        table.border_title = "Layers ([ ] or Enter switch)"
+        super().on_mount()
+        table.focus()
+
+    def update_view(self) -> None:
+        s = self.session
+        self.query_one("#ov-provenance", Static).update(self._provenance())
+        self.query_one("#ov-samples", Static).update(self._samples())
+        table = self.query_one("#ov-layers", DataTable)
+        table.clear()
+        summary = self.summary or {}
+        layers = summary.get("layers") or {}
+        retrieval = summary.get("retrieval") or {}
+        cumulative = summary.get("cumulative") or {}
+        for info in s.layers:
+            m = layers.get(info.name) or {}
+            r = retrieval.get(info.name) or {}
+            n = m.get("n_samples") or s.n
+            inc = m.get("samples_in_collisions")
+            table.add_row(
+                info.name, info.kind, fmt(info.units), fmt(m.get("distinct_patterns")),
+                fmt(_cum(cumulative, info.name)),
+                fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n else ""),
+                fmt(m.get("largest_group")), fmt(m.get("dead_bits")), fmt(m.get("stuck_bits")),
+                fmt(m.get("bit_entropy"), ",.1f"), fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
+                key=info.name,
+            )
+        if self.layer in s.layer_names:
+            table.move_cursor(row=s.layer_names.index(self.layer), animate=False)
+        notes = list(summary.get("notes") or [])
+        self.query_one("#ov-notes", Static).update(
+            ("\n".join(f"\u2022 {n}" for n in notes) if notes else "")
+            or ("" if summary else "[dim]analyses pending: numbers appear when the analysis job finishes[/]")
+        )
+
+    def _provenance(self) -> Table:
+        s, a = self.session, self.session.attrs
+        t = Table(show_header=False, box=None, pad_edge=False, title="Provenance", title_justify="left")
+        t.add_column(style="bold cyan", no_wrap=True)
+        t.add_column(overflow="fold")
+        status = "complete" if s.complete else f"[yellow]being written: {s.n:,} rows so far[/]"
+        for k, v in (
+            ("file", str(s.path)),
+            ("status", status),
+            ("checkpoint", a.get("checkpoint")),
+            ("dataset", a.get("dataset")),
+            ("split", a.get("split")),
+            ("command", a.get("command")),
+            ("created", a.get("created")),
+        ):
+            if v not in (None, ""):
+                t.add_row(k, str(v))
+        return t
+
+    def _samples(self) -> Table:
+        s = self.session
+        t = Table(show_header=False, box=None, pad_edge=False, title="Samples", title_justify="left")
+        t.add_column(style="bold cyan", no_wrap=True)
+        t.add_column(overflow="fold")
+        t.add_row("samples", f"{s.n:,}")
+        if s.labels is None:
+            t.add_row("labels", "none (retrieval metrics need labels)")
+        elif s.label_kind == "multihot":
+            t.add_row("labels", f"multi-hot, {s.labels.shape[1]} labels")
+        else:
+            names = s.class_names
+            k = len(names) if names else int(s.labels.max()) + 1 if len(s.labels) else 0
+            shown = ", ".join(names[:10]) + (" \u2026" if len(names) > 10 else "") if names else ""
+            t.add_row("labels", f"{k} classes" + (f": {shown}" if shown else ""))
+        if s.query_mask is not None:
+            t.add_row("split", f"{int(s.query_mask.sum()):,} queries / {int((~s.query_mask).sum()):,} gallery")
+        else:
+            t.add_row("split", "none: retrieval is leave-one-out")
+        t.add_row("thumbnails", "yes" if s.has_thumbnails else "no")
+        t.add_row("layers", f"{len(s.layers)}")
+        return t
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value and event.row_key.value != self.layer:
+            self.nac.layer = event.row_key.value
+
+    def action_choose_layer(self) -> None:
+        table = self.query_one("#ov-layers", DataTable)
+        names = self.session.layer_names
+        if 0 <= table.cursor_row < len(names):
+            self.nac.layer = names[table.cursor_row]
+
+
+def _cum(cumulative: Any, name: str) -> Any:
+    """The cumulative distinct count of a layer from the engine's ``cumulative`` section."""
+    if isinstance(cumulative, dict):
+        v = cumulative.get(name)
+        return v.get("distinct_patterns") if isinstance(v, dict) else v
+    if isinstance(cumulative, list):
+        for item in cumulative:
+            if isinstance(item, dict) and item.get("layer") == name:
+                return item.get("distinct_patterns", item.get("distinct"))
+    return None

@@ -1,0 +1,165 @@
+"""Regions: distinct activation patterns per layer and cumulatively, segment walks, plane partitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Static
+
+from nacscope.tui.screens.base import NacScreen
+from nacscope.tui.screens.overview import _cum, fmt
+from nacscope.tui.widgets import BarChart, ImageView, region_rgb
+
+
+class RegionsScreen(NacScreen):
+    """Region counts (table and bars); segment walks and plane partitions computed on request."""
+
+    TITLE_TEXT = "Regions"
+    BINDINGS = [
+        Binding("s", "segment", "Segment walk"),
+        Binding("p", "plane", "Plane"),
+        Binding("slash", "focus_rows", "Rows\u2026"),
+    ]
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="rg-top"):
+            yield DataTable(id="rg-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="rg-bars"):
+                yield BarChart("distinct patterns per layer", color="cyan", id="rg-bar-layer")
+                yield BarChart("cumulative (joint pattern up to the layer)", color="magenta", id="rg-bar-cum")
+                yield BarChart("region sizes (current layer): regions per size", color="green", id="rg-bar-hist")
+        with Horizontal(id="rg-bottom"):
+            with Vertical(id="rg-walk"):
+                yield Input(placeholder="rows: 'a b' for a segment, 'a b c' for a plane; then s / p", id="rg-rows")
+                yield Static(id="rg-result")
+            yield ImageView(id="rg-plane", caption="")
+
+    def on_mount(self) -> None:
+        t = self.query_one("#rg-table", DataTable)
+        t.add_columns("layer", "units", "distinct", "shared", "largest", "cumulative", "cum. shared")
+        t.border_title = "Linear regions the samples fall into"
+        self.segment_result: Any = None
+        self.plane_result: Any = None
+        super().on_mount()
+
+    def update_view(self) -> None:
+        s, summary = self.session, self.summary or {}
+        layers, cumulative = summary.get("layers") or {}, summary.get("cumulative") or {}
+        t = self.query_one("#rg-table", DataTable)
+        t.clear()
+        per_layer, cum_bars = [], []
+        for info in s.layers:
+            m = layers.get(info.name) or {}
+            c = cumulative.get(info.name) if isinstance(cumulative, dict) else None
+            c = c if isinstance(c, dict) else {}
+            t.add_row(info.name, fmt(info.units), fmt(m.get("distinct_patterns")),
+                      fmt(m.get("regions_with_multiple_samples")), fmt(m.get("largest_region", m.get("largest_group"))),
+                      fmt(_cum(cumulative, info.name)), fmt(c.get("regions_with_multiple_samples")), key=info.name)
+            if m.get("distinct_patterns") is not None:
+                per_layer.append((info.name, float(m["distinct_patterns"])))
+            if _cum(cumulative, info.name) is not None:
+                cum_bars.append((info.name, float(_cum(cumulative, info.name))))
+        if self.layer in s.layer_names:
+            t.move_cursor(row=s.layer_names.index(self.layer), animate=False)
+        self.query_one("#rg-bar-layer", BarChart).set_data(per_layer)
+        self.query_one("#rg-bar-cum", BarChart).set_data(cum_bars)
+        hist = (layers.get(self.layer) or {}).get("size_histogram") or {}
+        items = sorted(((int(k), float(v)) for k, v in hist.items()), key=lambda kv: kv[0])
+        if len(items) > 12:  # the sizes that matter: the smallest ones and the largest ones
+            items = items[:8] + items[-4:]
+        self.query_one("#rg-bar-hist", BarChart).set_data([(f"size {k}", v) for k, v in items])
+        self._show_results()
+
+    # -- segment walks and planes (need the checkpoint the file came from) ---------------------------
+    def _rows(self, n: int) -> list[int] | None:
+        text = self.query_one("#rg-rows", Input).value.replace(",", " ").split()
+        try:
+            rows = [int(v) for v in text]
+        except ValueError:
+            rows = []
+        if len(rows) != n or not all(0 <= r < self.session.n for r in rows):
+            self.notify(f"type {n} sample rows (0..{self.session.n - 1}) in the rows box first", severity="warning")
+            self.query_one("#rg-rows", Input).focus()
+            return None
+        return rows
+
+    def action_focus_rows(self) -> None:
+        self.query_one("#rg-rows", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        n = len(event.value.replace(",", " ").split())
+        if n == 2:
+            self.action_segment()
+        elif n == 3:
+            self.action_plane()
+
+    def action_segment(self) -> None:
+        rows = self._rows(2)
+        if rows is None:
+            return
+
+        def done(result: Any) -> None:
+            self.segment_result = (rows, result)
+            self._show_results()
+
+        self.nac.start_job(f"segment walk {rows[0]}\u2192{rows[1]}",
+                           lambda progress: self.session.segment(self.layer, rows[0], rows[1], progress), done)
+
+    def action_plane(self) -> None:
+        rows = self._rows(3)
+        if rows is None:
+            return
+
+        def done(result: Any) -> None:
+            self.plane_result = (rows, result)
+            self._show_results()
+
+        self.nac.start_job(f"plane through {rows}",
+                           lambda progress: self.session.plane(self.layer, *rows, progress=progress), done)
+
+    def _show_results(self) -> None:
+        lines = []
+        if self.segment_result is not None:
+            rows, r = self.segment_result
+            lines.append(f"[b]segment {rows[0]} \u2192 {rows[1]}[/b]: {describe(r)}")
+        if self.plane_result is not None:
+            rows, r = self.plane_result
+            lines.append(f"[b]plane through {rows}[/b]: {describe(r)}")
+            grid = _get(r, "grid", "region_ids", "ids")
+            if grid is not None:
+                img = region_rgb(np.asarray(grid))  # (G, G, 3)
+                for ax, ay in np.asarray(_get(r, "anchors_px", "anchor_pixels") or [], dtype=int).reshape(-1, 2):
+                    if 0 <= ay < img.shape[0] and 0 <= ax < img.shape[1]:
+                        img[ay, ax] = (255, 255, 255)
+                self.query_one("#rg-plane", ImageView).set_image(img, caption="plane partition (anchors white)")
+        if not lines:
+            lines.append("[dim]Segment walk: regions crossed between two samples (exact, using the network's "
+                         "local linearity). Plane: regions cut by the plane through three samples. Both load "
+                         "the checkpoint the file was dumped from.[/]")
+        self.query_one("#rg-result", Static).update("\n".join(lines))
+
+
+def _get(obj: Any, *names: str) -> Any:
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return None
+
+
+def describe(result: Any) -> str:
+    """One line for a segment or plane result: its scalar fields, as the engine named them."""
+    if result is None:
+        return "-"
+    if isinstance(result, (int, float, np.integer)):
+        return f"{result:,}"
+    items = result.items() if isinstance(result, dict) else (
+        (k, getattr(result, k)) for k in getattr(result, "__dataclass_fields__", {}))
+    parts = [f"{k.replace('_', ' ')} {fmt(v)}" for k, v in items
+             if isinstance(v, (int, float, str, np.integer, np.floating)) and not isinstance(v, bool)]
+    return ", ".join(parts) or str(result)[:200]
