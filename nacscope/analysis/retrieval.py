@@ -113,6 +113,25 @@ def tie_aware_ap_from_histograms(counts: np.ndarray, rel_counts: np.ndarray, har
     return np.where(n_rel > 0, contrib.sum(axis=1) / np.maximum(n_rel, 1.0), 0.0)
 
 
+def knn_predict(neighbour_labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
+    """The label that wins the vote of each query's neighbours (ties: the smallest label id).
+
+    Args:
+        neighbour_labels: (Q, k) class ids, or (Q, k, C) multi-hot (each neighbour votes for all its labels).
+        n_classes: number of classes (class ids only; inferred if None).
+
+    Returns:
+        (Q,) int64 predicted label ids.
+    """
+    lab = np.asarray(neighbour_labels)
+    if lab.ndim == 3:
+        return lab.astype(np.int64).sum(axis=1).argmax(axis=1)
+    q = len(lab)
+    c = int(n_classes if n_classes is not None else lab.max(initial=0) + 1)
+    offs = np.arange(q)[:, None] * c + lab.astype(np.int64)  # (Q, k)
+    return np.bincount(offs.ravel(), minlength=q * c).reshape(q, c).argmax(axis=1)
+
+
 # --------------------------------------------------------------------------------------------------
 # the one pass that computes everything
 # --------------------------------------------------------------------------------------------------
@@ -253,15 +272,8 @@ def retrieval_metrics(
             p_at_k[k][s:e] = cum[:, k - 1] / k
 
         # k-NN vote among the first knn_k of the ranking.
-        top = order[:, :knn_k]  # (B, k)
-        if multihot:
-            votes = g_labels[top].astype(np.int64).sum(axis=1)  # (B, C)
-            pred = votes.argmax(axis=1)
-            knn_ok[s:e] = q_labels[s:e][rows, pred] > 0
-        else:
-            lab = g_labels[top].astype(np.int64)  # (B, k)
-            votes = np.bincount((rows[:, None] * n_classes + lab).ravel(), minlength=b * n_classes)
-            knn_ok[s:e] = votes.reshape(b, n_classes).argmax(axis=1) == q_labels[s:e]
+        pred = knn_predict(g_labels[order[:, :knn_k]], n_classes)  # (B,)
+        knn_ok[s:e] = (q_labels[s:e][rows, pred] > 0) if multihot else (pred == q_labels[s:e])
 
         # Histograms by key value (tie-aware AP) and by Hamming distance (radius metrics, PR curve).
         flat = (rows[:, None] * nk + key).ravel()

@@ -1,6 +1,6 @@
 """Datasets (registry, on-disk loaders) and per-sample batch augmentation."""
 
-from nacscope.data.augment import RECIPES, Augment, Recipe, color_jitter, crop_flip_theta
+from nacscope.data.augment import RECIPES, Augment, Recipe, adjust_colors, color_jitter, crop_flip_theta
 from nacscope.data.datasets import BUILTIN, ImageData, channel_stats, load_dataset
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Augment",
     "ImageData",
     "Recipe",
+    "adjust_colors",
     "channel_stats",
     "color_jitter",
     "crop_flip_theta",

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-_GRAY = (0.299, 0.587, 0.114)
+_GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights
 
 
 @dataclass(frozen=True)
@@ -113,31 +113,51 @@ def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tens
     return choices.gather(1, idx).squeeze(1).transpose(0, 1)  # (N, 3, H, W)
 
 
-def color_jitter(x: torch.Tensor, recipe: Recipe, generator) -> torch.Tensor:
-    """Per-sample brightness, contrast, saturation, hue on [0, 1] images (N, C, H, W)."""
+def adjust_colors(
+    x: torch.Tensor,
+    brightness: torch.Tensor | None = None,
+    contrast: torch.Tensor | None = None,
+    saturation: torch.Tensor | None = None,
+    hue: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-sample colour adjustments of [0, 1] images (N, C, H, W), in torchvision's definitions.
+
+    Factors are (N,) tensors (None = skip): brightness/contrast/saturation multiply (1 = unchanged), hue is a
+    shift in turns in [-0.5, 0.5]. Applied in the order brightness, contrast, saturation, hue, each clamped.
+    """
     n, c = x.shape[:2]
+    view = (n, 1, 1, 1)
+    if brightness is not None:
+        x = (x * brightness.view(view)).clamp(0, 1)
+    if contrast is not None:
+        m = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # (N, 1, 1, 1)
+        x = ((x - m) * contrast.view(view) + m).clamp(0, 1)
+    if saturation is not None and c == 3:
+        g = _gray(x)
+        x = ((x - g) * saturation.view(view) + g).clamp(0, 1)
+    if hue is not None and c == 3:
+        hh, ss, vv = _rgb_to_hsv(x)
+        x = _hsv_to_rgb((hh + hue.view(n, 1, 1)) % 1.0, ss, vv)
+    return x
+
+
+def color_jitter(x: torch.Tensor, recipe: Recipe, generator) -> torch.Tensor:
+    """Random per-sample colour jitter (probability ``recipe.jitter_p`` per image) of [0, 1] images."""
+    n = x.shape[0]
     bri, con, sat, hue = recipe.jitter
     apply = _rand(n, x.device, generator) < recipe.jitter_p  # (n,)
-    view = (n, 1, 1, 1)
 
-    def factor(strength: float) -> torch.Tensor:
+    def factor(strength: float) -> torch.Tensor | None:
+        if strength <= 0:
+            return None
         f = _rand(n, x.device, generator, max(0.0, 1 - strength), 1 + strength)
-        return torch.where(apply, f, torch.ones_like(f)).view(view)
+        return torch.where(apply, f, torch.ones_like(f))
 
-    if bri > 0:
-        x = (x * factor(bri)).clamp(0, 1)
-    if con > 0:
-        m = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # (n, 1, 1, 1)
-        x = ((x - m) * factor(con) + m).clamp(0, 1)
-    if sat > 0 and c == 3:
-        g = _gray(x)
-        x = ((x - g) * factor(sat) + g).clamp(0, 1)
-    if hue > 0 and c == 3:
+    shift = None
+    b, c_, s_ = factor(bri), factor(con), factor(sat)
+    if hue > 0:
         shift = torch.where(apply, _rand(n, x.device, generator, -hue, hue), torch.zeros(n, device=x.device))
-        hh, ss, vv = _rgb_to_hsv(x)
-        rotated = _hsv_to_rgb((hh + shift.view(n, 1, 1)) % 1.0, ss, vv)
-        x = torch.where(apply.view(view), rotated, x)
-    return x
+    return adjust_colors(x, b, c_, s_, shift)
 
 
 class Augment:

@@ -123,13 +123,13 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        if "weights only" in str(exc).lower() or "unsupported global" in str(exc).lower():
+        text = str(exc).lower()
+        if "unsupported global" in text or "global" in text and "allowed" in text:
             raise CheckpointError(
                 f"{path} holds pickled Python objects or code, not plain tensors; refusing to load it "
                 "(re-save it as a state_dict)"
             ) from None
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({first[:120]})") from None
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (unreadable pickle data)") from None
     except Exception as exc:  # zip errors, truncated files, random bytes
         raise CheckpointError(f"{path} is not a PyTorch checkpoint ({type(exc).__name__})") from None
     if not isinstance(obj, dict):

@@ -45,9 +45,9 @@ class InspectApp(App):
         Binding("3", "show('collisions')", "Collisions"),
         Binding("4", "show('neighbours')", "Neighbours"),
         Binding("5", "show('projection')", "Projection"),
-        Binding("left_square_bracket", "cycle_layer(-1)", "Prev layer"),
-        Binding("right_square_bracket", "cycle_layer(1)", "Next layer"),
-        Binding("L", "pick_layer", "Layer\u2026"),
+        Binding("left_square_bracket", "cycle_layer(-1)", "\u25c2layer"),
+        Binding("right_square_bracket", "cycle_layer(1)", "layer\u25b8"),
+        Binding("L", "pick_layer", "Pick layer", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("escape", "cancel_job", "Cancel job", show=False),
         Binding("ctrl+r", "reanalyze", "Re-analyse", show=False),
@@ -67,14 +67,15 @@ class InspectApp(App):
             from nacscope.errors import OptionError
 
             raise OptionError(f"no layer {layer!r}; available: {', '.join(session.layer_names)}")
-        self._initial_layer = layer or self._default_layer()
+        self._initial_layer = layer or self._first_code_layer()
         self.plain_images = plain_images
         self.analyze_on_open = analyze_on_open
         self.follow_interval_s = follow_interval_s
         self._job_worker: Worker | None = None
         self.sub_title = str(session.path.name)
+        _ = (self.layer, self.summary, self.job, self.rows)  # initialise the reactives before screens watch them
 
-    def _default_layer(self) -> str:
+    def _first_code_layer(self) -> str:
         codes = [l.name for l in self.session.layers if l.kind == "code"]
         return codes[0] if codes else self.session.layer_names[-1]
 
@@ -186,6 +187,13 @@ class InspectApp(App):
             self.notify(message, severity=severity)  # type: ignore[arg-type]
 
     def action_cancel_job(self) -> None:
+        from textual.widgets import Input
+
+        if isinstance(self.focused, Input):  # Esc leaves a text box first
+            auto = getattr(self.screen, "AUTO_FOCUS", None)
+            if auto:
+                self.screen.query_one(auto).focus()
+            return
         if self.job_running and self._job_worker is not None:
             self._job_worker.cancel()
             self.job = JobState(last=f"{self.job.title}: cancelling\u2026")

@@ -142,7 +142,7 @@ class Session:
         b = row // THUMB_BLOCK
         block = self._thumbs.get(b)
         if block is None:
-            if not self.lock.acquire(blocking=wait, timeout=-1 if wait else 0):
+            if not self.lock.acquire(blocking=wait):
                 raise Busy()
             try:
                 stop = min(self.n, (b + 1) * THUMB_BLOCK)
@@ -236,24 +236,28 @@ class Session:
 
         return near_collisions(self.packed(layer), int(radius), progress=progress)
 
-    def projection(self, layer: str) -> np.ndarray | None:
-        """The stored UMAP projection of a layer, (N, 2), or None."""
-        from nacscope.analysis import projection as proj
+    def projection(self, layer: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The stored UMAP projection of a layer, ``(coords (N, 2), info)``, or None if absent."""
+        from nacscope.analysis.projection import projection_name
+        from nacscope.codes.cache import read_projection
 
+        name = projection_name(layer)
         with self.lock:
-            reader = getattr(proj, "stored_projection", None)
-            if reader is not None:
-                return reader(self.cs, layer)
-            from nacscope.codes.cache import read_projection
+            coords = read_projection(self.cs, name)
+            if coords is None:
+                return None
+            attrs = self.cs.f["projections"][name].attrs
+            tw = attrs.get("trustworthiness")
+            params = attrs.get("params")
+        return coords, {"name": name, "params": params, "trustworthiness": None if tw is None else float(tw)}
 
-            return read_projection(self.cs, layer)
-
-    def compute_projection(self, layer: str, progress: Progress | None = None) -> np.ndarray:
-        """``projection.umap_projection`` of a layer's bits (stored in the file by the engine)."""
+    def compute_projection(self, layer: str, progress: Progress | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """``projection.umap_projection`` of a layer's bits (the engine stores it in the file)."""
         from nacscope.analysis.projection import umap_projection
 
         with self.lock:
-            return np.asarray(umap_projection(self.cs, layer, progress=progress))
+            coords, info = umap_projection(self.cs, layer, use_cache=not self.following, progress=progress)
+        return np.asarray(coords), info
 
     def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> Any:
         """Linear regions crossed on the input segment between samples a and b (``analysis.segments``)."""

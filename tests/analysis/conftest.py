@@ -30,6 +30,12 @@ def digits_codes():
     return digits_relu_codes()
 
 
+@pytest.fixture(scope="session")
+def make_codeset():
+    """A function that writes a code set from unpacked bits (see :func:`write_codeset`)."""
+    return write_codeset
+
+
 def write_codeset(path, layers: dict, labels=None, *, is_query=None, multihot=False, features=None):
     """Build a code set from unpacked bits {name: (N, units)}."""
     specs = [LayerSpec(n, b.shape[1], kind="relu") for n, b in layers.items()]

@@ -8,8 +8,6 @@ import pytest
 from nacscope.analysis import regions as rg
 from nacscope.codes.format import CodeSet, pack_bits
 
-from .conftest import write_codeset
-
 
 def ref_groups(bits):
     first = {}
@@ -53,11 +51,11 @@ def test_empty():
     assert rg.distinct_patterns(np.zeros((0, 4), np.uint8)) == 0
 
 
-def test_cumulative_distinct(tmp_path, digits_codes):
+def test_cumulative_distinct(tmp_path, digits_codes, make_codeset):
     layers, y = digits_codes
     # Make fc2 coarse so the joint count differs from both layers alone.
     layers = {"fc1": layers["fc1"][:, :6], "fc2": layers["fc2"][:, :5]}
-    path = write_codeset(tmp_path / "c.h5", layers, y)
+    path = make_codeset(tmp_path / "c.h5", layers, y)
     with CodeSet(path) as cs:
         got = rg.cumulative_distinct(cs)
     joint = np.concatenate([layers["fc1"], layers["fc2"]], axis=1)

@@ -19,7 +19,7 @@ class NacScreen(Screen):
     """A screen that redraws when the app's layer, analysis summary or row count change.
 
     Subclasses implement ``body()`` (their widgets) and ``update_view()`` (fill them from the
-    session for ``self.layer``). Updates of hidden screens are deferred until they are shown.
+    session for ``self.code_layer``). Updates of hidden screens are deferred until they are shown.
     """
 
     TITLE_TEXT = ""
@@ -28,7 +28,7 @@ class NacScreen(Screen):
         yield Header(show_clock=False)
         yield from self.body()
         yield JobLine(id="jobline")
-        yield Footer()
+        yield Footer(compact=True)
 
     def body(self) -> ComposeResult:  # pragma: no cover - abstract
         return iter(())
@@ -42,7 +42,7 @@ class NacScreen(Screen):
         return self.nac.session
 
     @property
-    def layer(self) -> str:
+    def code_layer(self) -> str:
         return self.nac.layer
 
     @property
@@ -62,15 +62,25 @@ class NacScreen(Screen):
             self._update()
 
     def on_screen_resume(self) -> None:
-        self.sub_title = f"{self.TITLE_TEXT} \u00b7 layer {self.layer}"
+        self.sub_title = f"{self.TITLE_TEXT} \u00b7 layer {self.code_layer}"
         if getattr(self, "_dirty", False):
             self._update()
 
     def _update(self) -> None:
+        if getattr(self, "_updating", False):  # a watcher fired while we read the app's state
+            self._dirty = True
+            return
+        self._updating = True
+        try:
+            self._update_now()
+        finally:
+            self._updating = False
+
+    def _update_now(self) -> None:
         self._dirty = False
         self.title = "nacscope inspect"
-        self.sub_title = f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.layer}"
-        if self.layer:
+        self.sub_title = f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.code_layer}"
+        if self.code_layer:
             self.update_view()
 
     def update_view(self) -> None:  # pragma: no cover - abstract
@@ -82,4 +92,4 @@ class NacScreen(Screen):
         s = self.summary
         if not s:
             return None
-        return (s.get(section) or {}).get(self.layer)
+        return (s.get(section) or {}).get(self.code_layer)

@@ -16,13 +16,14 @@ from nacscope.tui.session import Busy
 from nacscope.tui.widgets import ImageView
 
 SORTS = ("size", "purity", "mixed")
-GALLERY = 6  # member thumbnails shown side by side
+GALLERY = 4  # member thumbnails shown side by side
 
 
 class CollisionsScreen(NacScreen):
     """A sortable table of collision groups; the selected group's members, labels and images."""
 
     TITLE_TEXT = "Collisions"
+    AUTO_FOCUS = "#col-groups"
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort"),
         Binding("r", "near", "Near (r=1,2)"),
@@ -40,6 +41,14 @@ class CollisionsScreen(NacScreen):
                         yield ImageView(id=f"col-img-{i}", classes="thumb")
         yield Static(id="col-info")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_key = "size"
+        self.report: Any = None
+        self.report_layer: str | None = None
+        self.near: dict[int, Any] = {}
+        self.group_index: int | None = None
+
     def on_mount(self) -> None:
         g = self.query_one("#col-groups", DataTable)
         g.add_column("group", key="group")
@@ -50,19 +59,13 @@ class CollisionsScreen(NacScreen):
         m = self.query_one("#col-members", DataTable)
         m.add_columns("row", "label")
         m.border_title = "members (Enter: neighbours)"
-        self.sort_key = "size"
-        self.report: Any = None
-        self.report_layer: str | None = None
-        self.near: dict[int, Any] = {}
-        self.group_index: int | None = None
-        super().on_mount()
         g.focus()
 
     # -- data --------------------------------------------------------------------------------------
     def update_view(self) -> None:
-        if self.report_layer != self.layer:
-            self.report, self.report_layer, self.near = None, self.layer, {}
-            layer = self.layer
+        if self.report_layer != self.code_layer:
+            self.report, self.report_layer, self.near = None, self.code_layer, {}
+            layer = self.code_layer
             self.query_one("#col-groups", DataTable).clear()
             self.query_one("#col-groups", DataTable).border_title = f"collision groups: computing for {layer}\u2026"
             self.nac.run_quick(lambda: self.session.collisions(layer), lambda rep: self._got(layer, rep),
@@ -70,7 +73,7 @@ class CollisionsScreen(NacScreen):
         self._info()
 
     def _got(self, layer: str, report: Any) -> None:
-        if layer != self.layer:
+        if layer != self.code_layer:
             return
         self.report = report
         self._fill_groups()
@@ -101,7 +104,7 @@ class CollisionsScreen(NacScreen):
                 first,
             ))
         table.add_rows(rows)
-        table.border_title = f"{rep.n_groups:,} collision groups in {self.layer} (sorted by {self.sort_key}; o: sort)"
+        table.border_title = f"{rep.n_groups:,} collision groups in {self.code_layer} (sorted by {self.sort_key}; o: sort)"
         if rows:
             table.move_cursor(row=0, animate=False)
             self._show_group(int(rows[0][0]))
@@ -132,16 +135,23 @@ class CollisionsScreen(NacScreen):
             self.set_timer(0.5, lambda: self._draw(view, row))
 
     def _info(self) -> None:
-        m = (self.summary or {}).get("layers", {}).get(self.layer) or {}
+        m = (self.summary or {}).get("layers", {}).get(self.code_layer) or {}
         parts = []
         if m:
             parts.append(
                 f"groups {fmt(m.get('collision_groups'))} \u00b7 samples in them {fmt(m.get('samples_in_collisions'))}"
                 f" \u00b7 largest {fmt(m.get('largest_group'))} \u00b7 mixed-label groups {fmt(m.get('mixed_label_groups'))}"
             )
-        for r, v in sorted(self.near.items()):
-            parts.append(f"within radius {r}: {fmt(v.get('pairs'))} pairs, {fmt(v.get('samples'))} samples")
-        if not self.near:
+        if self.near:
+            for r, v in sorted(self.near.items()):
+                parts.append(f"radius {r}: {fmt(v.get('pairs'))} pairs, {fmt(v.get('samples'))} samples (exact)")
+        elif m.get("near_collisions"):
+            est = " (est.)" if m.get("nn_rows", 0) < m.get("n_samples", 0) else ""
+            for r, v in sorted(m["near_collisions"].items()):
+                parts.append(f"radius {r}: {fmt(v.get('pairs'))} pairs, {fmt(v.get('samples'))} samples{est}")
+            if est:
+                parts.append("[dim]r: exact near-collisions[/]")
+        else:
             parts.append("[dim]r: near-collisions within Hamming radius 1 and 2[/]")
         self.query_one("#col-info", Static).update("  \u2502  ".join(parts))
 
@@ -174,13 +184,13 @@ class CollisionsScreen(NacScreen):
             self.nac.open_neighbours(int(m.get_row_at(max(0, m.cursor_row))[0]))
 
     def action_near(self) -> None:
-        layer = self.layer
+        layer = self.code_layer
 
         def work(progress):
             return {r: self.session.near_collisions(layer, r, progress) for r in (1, 2)}
 
         def done(result: dict) -> None:
-            if layer == self.layer:
+            if layer == self.code_layer:
                 self.near = result
                 self._info()
 

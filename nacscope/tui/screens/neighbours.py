@@ -21,6 +21,7 @@ class NeighboursScreen(NacScreen):
     """Pick a query; browse its top-k neighbours; Enter jumps to a neighbour's own neighbours."""
 
     TITLE_TEXT = "Neighbours"
+    AUTO_FOCUS = "#nb-table"
     BINDINGS = [
         Binding("slash", "focus_query", "Query\u2026"),
         Binding("backspace", "back", "Back"),
@@ -42,16 +43,18 @@ class NeighboursScreen(NacScreen):
                 yield ImageView(id="nb-img")
                 yield Static(id="nb-code")
 
-    def on_mount(self) -> None:
-        t = self.query_one("#nb-table", DataTable)
-        t.add_columns("rank", "row", "hamming", "label", "relevant")
+    def __init__(self) -> None:
+        super().__init__()
         self.query_row: int | None = None
         self.history: list[int] = []
         self.k = 20
         self.result: tuple[np.ndarray, np.ndarray] | None = None
         self.ap: dict[str, Any] | None = None
         self._shown: tuple | None = None
-        super().on_mount()
+
+    def on_mount(self) -> None:
+        t = self.query_one("#nb-table", DataTable)
+        t.add_columns("rank", "row", "hamming", "label", "relevant")
         if self.query_row is None and self.session.n:
             self.set_query(self._default_query(), push=False)
 
@@ -69,12 +72,13 @@ class NeighboursScreen(NacScreen):
             self.history.append(self.query_row)
         self.query_row = int(row)
         self._shown = None
-        self.update_view()
+        if self.is_mounted:
+            self.update_view()
 
     def update_view(self) -> None:
         if self.query_row is None:
             return
-        key = (self.layer, self.query_row, self.k, self.session.n)
+        key = (self.code_layer, self.query_row, self.k, self.session.n)
         if key == self._shown:
             return
         self._shown = key
@@ -101,7 +105,7 @@ class NeighboursScreen(NacScreen):
              "-" if rel is None else ("\u2713" if rel[i] else "\u2717"))
             for i, (r, d) in enumerate(zip(idx, dist))
         ])
-        t.border_title = f"top {len(idx)} by Hamming distance in {self.layer} (ties by row; Enter: jump)"
+        t.border_title = f"top {len(idx)} by Hamming distance in {self.code_layer} (ties by row; Enter: jump)"
         self._draw_query(ap)
         if len(idx):
             t.move_cursor(row=0, animate=False)
@@ -138,8 +142,8 @@ class NeighboursScreen(NacScreen):
 
     def _draw_neighbour(self, row: int) -> None:
         self._draw_image("#nb-img", row)
-        units = self.session.layer(self.layer).units
-        code = self.session.bits_text(self.layer, row) if units <= 512 else ""
+        units = self.session.layer(self.code_layer).units
+        code = self.session.bits_text(self.code_layer, row) if units <= 512 else ""
         self.query_one("#nb-code", Static).update(f"code ({units} bits): {code}" if code else f"code: {units} bits")
 
     # -- events and actions ------------------------------------------------------------------------------

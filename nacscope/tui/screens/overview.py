@@ -32,6 +32,7 @@ class OverviewScreen(NacScreen):
     """Provenance, samples, and a table of layers (Enter on a row makes it the current layer)."""
 
     TITLE_TEXT = "Overview"
+    AUTO_FOCUS = "#ov-layers"
     BINDINGS = [Binding("enter", "choose_layer", "Use layer", show=False)]
 
     def body(self) -> ComposeResult:
@@ -40,13 +41,15 @@ class OverviewScreen(NacScreen):
             yield Static(id="ov-samples")
         with Vertical(id="ov-layers-box"):
             yield DataTable(id="ov-layers", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="ov-details"):
+                yield Static(id="ov-layer-detail")
+                yield Static(id="ov-retrieval-detail")
             yield Static(id="ov-notes")
 
     def on_mount(self) -> None:
         table = self.query_one("#ov-layers", DataTable)
         table.add_columns(*LAYER_COLUMNS)
         table.border_title = "Layers ([ ] or Enter switch)"
-        super().on_mount()
         table.focus()
 
     def update_view(self) -> None:
@@ -72,13 +75,47 @@ class OverviewScreen(NacScreen):
                 fmt(m.get("bit_entropy"), ",.1f"), fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
                 key=info.name,
             )
-        if self.layer in s.layer_names:
-            table.move_cursor(row=s.layer_names.index(self.layer), animate=False)
+        if self.code_layer in s.layer_names:
+            table.move_cursor(row=s.layer_names.index(self.code_layer), animate=False)
+        self.query_one("#ov-layer-detail", Static).update(self._layer_detail(layers.get(self.code_layer)))
+        self.query_one("#ov-retrieval-detail", Static).update(self._retrieval_detail(retrieval.get(self.code_layer)))
         notes = list(summary.get("notes") or [])
         self.query_one("#ov-notes", Static).update(
             ("\n".join(f"\u2022 {n}" for n in notes) if notes else "")
             or ("" if summary else "[dim]analyses pending: numbers appear when the analysis job finishes[/]")
         )
+
+    def _layer_detail(self, m: dict[str, Any] | None) -> Table | str:
+        if not m:
+            return ""
+        t = Table(show_header=False, box=None, pad_edge=False, title=f"Layer {self.code_layer}", title_justify="left")
+        t.add_column(style="bold cyan", no_wrap=True)
+        t.add_column()
+        nn = m.get("nn_distance") or {}
+        near = m.get("near_collisions") or {}
+        t.add_row("regions", f"{fmt(m.get('distinct_patterns'))} distinct, {fmt(m.get('regions_with_multiple_samples'))}"
+                             f" hold >1 sample ({fmt(m.get('fraction_regions_multiple'), '.1%')})")
+        t.add_row("collisions", f"{fmt(m.get('collision_groups'))} groups, {fmt(m.get('mixed_label_groups'))} mixed-label")
+        t.add_row("near (r=1, 2)", ", ".join(f"{fmt((near.get(r) or {}).get('samples'))}" for r in ("1", "2"))
+                  + " samples")
+        t.add_row("NN distance", f"mean {fmt(nn.get('mean'), '.2f')}, median {fmt(nn.get('median'), '.1f')}, "
+                                 f"min {fmt(nn.get('min'))}, max {fmt(nn.get('max'))}")
+        t.add_row("bits", f"mean rate {fmt(m.get('mean_rate'), '.3f')}, effective {fmt(m.get('effective_bits'), '.1f')}"
+                          f", |corr| {fmt(m.get('mean_abs_correlation'), '.3f')}")
+        return t
+
+    def _retrieval_detail(self, r: dict[str, Any] | None) -> Table | str:
+        if not r:
+            return ""
+        t = Table(show_header=False, box=None, pad_edge=False, title=f"Retrieval ({r.get('split')}, {r.get('rank')})",
+                  title_justify="left")
+        t.add_column(style="bold cyan", no_wrap=True)
+        t.add_column()
+        for k, v in r.items():
+            if k in ("rank", "split", "notes") or isinstance(v, (dict, list)):
+                continue
+            t.add_row(k.replace("_", " "), fmt(v, ".4f") if isinstance(v, float) else fmt(v))
+        return t
 
     def _provenance(self) -> Table:
         s, a = self.session, self.session.attrs
@@ -123,7 +160,7 @@ class OverviewScreen(NacScreen):
         return t
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value and event.row_key.value != self.layer:
+        if event.row_key.value and event.row_key.value != self.code_layer:
             self.nac.layer = event.row_key.value
 
     def action_choose_layer(self) -> None:

@@ -20,6 +20,7 @@ class ProjectionScreen(NacScreen):
     """A braille scatter plot of the stored projection; select a point to see its sample."""
 
     TITLE_TEXT = "Projection"
+    AUTO_FOCUS = "#pj-scatter"
     BINDINGS = [
         Binding("plus,equals_sign", "zoom(1.5)", "Zoom in"),
         Binding("minus", "zoom(0.6667)", "Zoom out"),
@@ -41,29 +42,34 @@ class ProjectionScreen(NacScreen):
                 yield ImageView(id="pj-img")
                 yield Static(id="pj-info")
 
-    def on_mount(self) -> None:
-        self.loaded_layer: str | None = None
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded_layer: tuple | None = None
         self.coords: np.ndarray | None = None
-        super().on_mount()
+
+    def on_mount(self) -> None:
         self.query_one(Scatter).focus()
 
     def update_view(self) -> None:
-        if self.loaded_layer == (self.layer, self.session.n):
+        if self.loaded_layer == (self.code_layer, self.session.n):
             return
-        self.loaded_layer = (self.layer, self.session.n)  # type: ignore[assignment]
-        layer = self.layer
+        self.loaded_layer = (self.code_layer, self.session.n)  # type: ignore[assignment]
+        layer = self.code_layer
         self.nac.run_quick(lambda: self.session.projection(layer), lambda xy: self._got(layer, xy), group="projection")
 
-    def _got(self, layer: str, xy: np.ndarray | None) -> None:
-        if layer != self.layer:
+    def _got(self, layer: str, stored: tuple[np.ndarray, dict[str, Any]] | None) -> None:
+        if layer != self.code_layer:
             return
+        xy, info = stored if stored is not None else (None, {})
         self.coords = xy
         s = self.session
         labels = s.labels if s.label_kind == "class" else None
         scatter = self.query_one(Scatter)
         scatter.selected = None
         scatter.set_points(xy, labels)
-        scatter.border_title = f"UMAP of {layer}" if xy is not None else f"{layer}: no projection stored"
+        tw = info.get("trustworthiness")
+        scatter.border_title = (f"UMAP of {layer}" + (f" \u00b7 trustworthiness {tw:.3f}" if tw is not None else "")
+                                if xy is not None else f"{layer}: no projection stored")
         legend = Text()
         if labels is not None:
             names = s.class_names or [str(i) for i in range(int(labels.max()) + 1 if len(labels) else 0)]
@@ -100,7 +106,7 @@ class ProjectionScreen(NacScreen):
             view.set_image(s.thumbnail(row, wait=False), caption=f"row {row}: {s.label_text(row)}")
         except Busy:
             view.set_image(None, caption=f"row {row} (file busy)")
-        layer = self.layer
+        layer = self.code_layer
 
         def compute() -> tuple[Any, Any]:
             return s.neighbours(layer, row, 5), s.bits_text(layer, row)
@@ -123,10 +129,10 @@ class ProjectionScreen(NacScreen):
             self.notify("select a point first (Enter)", severity="warning")
 
     def action_compute(self) -> None:
-        layer = self.layer
+        layer = self.code_layer
 
-        def done(xy: np.ndarray) -> None:
-            self.loaded_layer = None
-            self._got(layer, xy)
+        def done(result: tuple[np.ndarray, dict[str, Any]]) -> None:
+            self.loaded_layer = (layer, self.session.n)  # type: ignore[assignment]
+            self._got(layer, result)
 
         self.nac.start_job(f"UMAP of {layer}", lambda progress: self.session.compute_projection(layer, progress), done)

@@ -19,6 +19,7 @@ class RegionsScreen(NacScreen):
     """Region counts (table and bars); segment walks and plane partitions computed on request."""
 
     TITLE_TEXT = "Regions"
+    AUTO_FOCUS = "#rg-table"
     BINDINGS = [
         Binding("s", "segment", "Segment walk"),
         Binding("p", "plane", "Plane"),
@@ -38,13 +39,15 @@ class RegionsScreen(NacScreen):
                 yield Static(id="rg-result")
             yield ImageView(id="rg-plane", caption="")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.segment_result: Any = None
+        self.plane_result: Any = None
+
     def on_mount(self) -> None:
         t = self.query_one("#rg-table", DataTable)
         t.add_columns("layer", "units", "distinct", "shared", "largest", "cumulative", "cum. shared")
         t.border_title = "Linear regions the samples fall into"
-        self.segment_result: Any = None
-        self.plane_result: Any = None
-        super().on_mount()
 
     def update_view(self) -> None:
         s, summary = self.session, self.summary or {}
@@ -63,11 +66,11 @@ class RegionsScreen(NacScreen):
                 per_layer.append((info.name, float(m["distinct_patterns"])))
             if _cum(cumulative, info.name) is not None:
                 cum_bars.append((info.name, float(_cum(cumulative, info.name))))
-        if self.layer in s.layer_names:
-            t.move_cursor(row=s.layer_names.index(self.layer), animate=False)
+        if self.code_layer in s.layer_names:
+            t.move_cursor(row=s.layer_names.index(self.code_layer), animate=False)
         self.query_one("#rg-bar-layer", BarChart).set_data(per_layer)
         self.query_one("#rg-bar-cum", BarChart).set_data(cum_bars)
-        hist = (layers.get(self.layer) or {}).get("size_histogram") or {}
+        hist = (layers.get(self.code_layer) or {}).get("size_histogram") or {}
         items = sorted(((int(k), float(v)) for k, v in hist.items()), key=lambda kv: kv[0])
         if len(items) > 12:  # the sizes that matter: the smallest ones and the largest ones
             items = items[:8] + items[-4:]
@@ -107,7 +110,7 @@ class RegionsScreen(NacScreen):
             self._show_results()
 
         self.nac.start_job(f"segment walk {rows[0]}\u2192{rows[1]}",
-                           lambda progress: self.session.segment(self.layer, rows[0], rows[1], progress), done)
+                           lambda progress: self.session.segment(self.code_layer, rows[0], rows[1], progress), done)
 
     def action_plane(self) -> None:
         rows = self._rows(3)
@@ -119,7 +122,7 @@ class RegionsScreen(NacScreen):
             self._show_results()
 
         self.nac.start_job(f"plane through {rows}",
-                           lambda progress: self.session.plane(self.layer, *rows, progress=progress), done)
+                           lambda progress: self.session.plane(self.code_layer, *rows, progress=progress), done)
 
     def _show_results(self) -> None:
         lines = []

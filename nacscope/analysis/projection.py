@@ -1,0 +1,122 @@
+"""2-D projections of codes or features with UMAP (umap-learn), stored in the code set.
+
+Codes are projected from their packed bits with ``metric="bit_hamming"`` (umap-learn's Hamming
+distance on packed uint8 rows). ``init="random"`` because the default spectral initialisation fails
+when the k-NN graph is disconnected (which duplicate or clustered codes cause), and ``unique=True``
+when codes repeat (UMAP would otherwise place identical points at arbitrary distances). Projections
+are seeded and stored under ``/projections/<name>`` with their parameters; a stored one with the same
+parameters is reused. Quality: scikit-learn's trustworthiness (how well local neighbourhoods of the
+input are kept), on at most ``TRUST_SAMPLES`` points.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from nacscope.errors import OptionError
+
+if TYPE_CHECKING:
+    from nacscope.codes.format import CodeSet
+
+Progress = Callable[[int, int, str], None]
+TRUST_SAMPLES = 2000
+
+
+def projection_name(layer: str | None = None, features: str | None = None) -> str:
+    """``umap.<layer>`` or ``umap.features.<name>``."""
+    from nacscope.analysis.engine import cache_key
+
+    return cache_key("umap.features", features) if features is not None else cache_key("umap", str(layer))
+
+
+def umap_embed(x: np.ndarray, *, packed: bool, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """(N, 2) float32 UMAP embedding of packed bits (Hamming) or float features (Euclidean)."""
+    import umap
+
+    n = len(x)
+    if n < 3:
+        raise OptionError(f"UMAP needs at least 3 samples, got {n}")
+    if n_neighbors < 2:
+        raise OptionError(f"n_neighbors must be >= 2, got {n_neighbors}")
+    x = np.ascontiguousarray(x, dtype=np.uint8 if packed else np.float32)
+    unique = len(np.unique(x, axis=0)) < n if packed else False
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist, metric="bit_hamming" if packed else "euclidean",
+        init="random", random_state=seed, unique=unique, n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # umap warns that a random_state disables parallelism
+        return np.asarray(reducer.fit_transform(x), dtype=np.float32)
+
+
+def trustworthiness(x: np.ndarray, coords: np.ndarray, *, packed: bool, n_neighbors: int = 5, max_samples: int = TRUST_SAMPLES,
+                    seed: int = 0) -> float:
+    """Trustworthiness (scikit-learn) of a 2-D embedding, in [0, 1]; Hamming distance for packed bits."""
+    from sklearn.manifold import trustworthiness as _tw
+
+    n = len(x)
+    rows = np.sort(np.random.default_rng(seed).choice(n, max_samples, replace=False)) if n > max_samples else np.arange(n)
+    k = max(1, min(n_neighbors, (len(rows) - 1) // 2 - 1))
+    if packed:
+        from nacscope.analysis.hamming import hamming_distances
+
+        d = hamming_distances(x[rows], x[rows]).astype(np.float64)
+        return float(_tw(d, coords[rows], n_neighbors=k, metric="precomputed"))
+    return float(_tw(np.asarray(x[rows], dtype=np.float64), coords[rows], n_neighbors=k))
+
+
+def umap_projection(
+    cs: "CodeSet", layer: str | None = None, *, features: str | None = None, seed: int = 0, n_neighbors: int = 15,
+    min_dist: float = 0.1, use_cache: bool = True, progress: Progress | None = None,
+) -> tuple[np.ndarray, dict]:
+    """UMAP of a layer's codes (or of stored features), stored in the file.
+
+    Args:
+        cs: an open code set.
+        layer: layer whose packed bits are projected (the last layer if both this and ``features`` are None).
+        features: name of stored features to project instead (``""`` for the default ones).
+
+    Returns:
+        ``(coords (N, 2) float32, info)`` with ``info = {"name", "params", "trustworthiness", "cached"}``.
+    """
+    from nacscope.codes.cache import read_projection, write_projection
+
+    if cs.n_samples == 0:
+        raise OptionError(f"{cs.path.name} has no samples to project")
+    if features is not None:
+        names = cs.feature_names
+        if not names:
+            raise OptionError(f"{cs.path.name} stores no features; project a layer instead")
+        fname = features or ("h" if "h" in names else names[0])
+        if fname not in names:
+            raise OptionError(f"no features {fname!r}; available: {', '.join(names)}")
+        source = {"features": fname}
+    else:
+        layer = layer or cs.layer_names[-1]
+        cs.layer(layer)  # raises with the available names
+        source = {"layer": layer}
+    name = projection_name(source.get("layer"), source.get("features"))
+    params = {"method": "umap", **source, "seed": int(seed), "n_neighbors": int(n_neighbors),
+              "min_dist": float(min_dist), "init": "random"}
+    if use_cache:
+        coords = read_projection(cs, name, params)
+        if coords is not None:
+            stored = cs.f["projections"][name].attrs.get("trustworthiness")
+            return coords, {"name": name, "params": params, "trustworthiness": None if stored is None else float(stored),
+                            "cached": True}
+    packed = "layer" in source
+    x = cs.packed(layer) if packed else cs.features(source["features"]).astype(np.float32)
+    if progress is not None:
+        progress(0, 2, f"UMAP of {name}")
+    coords = umap_embed(x, packed=packed, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
+    if progress is not None:
+        progress(1, 2, "trustworthiness")
+    tw = trustworthiness(x, coords, packed=packed)
+    if use_cache:
+        write_projection(cs, name, coords, params, trustworthiness=tw)
+    if progress is not None:
+        progress(2, 2, "done")
+    return coords, {"name": name, "params": params, "trustworthiness": tw, "cached": False}

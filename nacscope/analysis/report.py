@@ -1,0 +1,221 @@
+"""A report of a code set: PNG figures (matplotlib, Agg) and a short Markdown summary.
+
+Figures: ``regions.png`` (distinct patterns per layer and cumulative), ``collisions.png`` (how many
+samples share a region), ``bit_rates.png`` (sorted per-bit activation rates), ``nn_distance.png``
+(nearest-neighbour Hamming distances), ``pr_curve.png`` (labelled files), ``umap.png`` (UMAP of one
+layer, coloured by label). Everything drawn comes from :func:`nacscope.analysis.analyze_codeset` and
+the cache, so the report, the JSON and the TUI agree.
+
+The directory is written under a temporary name and renamed when complete; an existing one is
+replaced only with ``force`` and only after the new report is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from nacscope.errors import OptionError
+
+if TYPE_CHECKING:
+    from nacscope.codes.format import CodeSet
+
+Progress = Callable[[int, int, str], None]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return path.name
+
+
+def fig_regions(result: dict, path: Path) -> str:
+    plt = _plt()
+    names = list(result["layers"])
+    per = [result["layers"][n]["distinct_patterns"] for n in names]
+    cum = [result["cumulative"][n]["distinct_patterns"] for n in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(names) + 2), 3.6))
+    ax.bar(x - 0.2, per, 0.4, label="layer alone")
+    ax.bar(x + 0.2, cum, 0.4, label="layers up to here (network region)")
+    ax.axhline(result["n_samples"], color="k", lw=0.8, ls="--", label=f"samples ({result['n_samples']})")
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("distinct activation patterns")
+    ax.set_title("Linear regions holding the data")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, frameon=False)
+    return _save(fig, path)
+
+
+def fig_collisions(result: dict, path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, layer in result["layers"].items():
+        hist = {int(k): v for k, v in layer["size_histogram"].items()}
+        sizes = np.array(sorted(hist))
+        ax.plot(sizes, [hist[s] for s in sizes], marker="o", ms=3, label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("samples sharing one activation pattern")
+    ax.set_ylabel("regions")
+    ax.set_title("Region sizes (collisions are sizes >= 2)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_bit_rates(rates: dict[str, np.ndarray], path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, r in rates.items():
+        r = np.sort(np.asarray(r))[::-1]
+        ax.plot(np.linspace(0, 1, len(r)), r, label=f"{name} ({len(r)} bits)")
+    ax.set_xlabel("bits, sorted by rate (fraction)")
+    ax.set_ylabel("activation rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Per-bit activation rate (0: dead, 1: stuck)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_nn(result: dict, path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, layer in result["layers"].items():
+        hist = {int(k): v for k, v in layer["nn_distance"]["histogram"].items()}
+        if hist:
+            d = np.arange(max(hist) + 1)
+            ax.step(d, [hist.get(int(i), 0) for i in d], where="mid", label=name)
+    ax.set_xlabel("Hamming distance to the nearest other sample")
+    ax.set_ylabel("samples")
+    ax.set_title("Nearest-neighbour distances")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, (p, r) in curves.items():
+        ax.plot(r, p, marker=".", ms=3, label=name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall by Hamming radius")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def fig_umap(coords: np.ndarray, labels: np.ndarray | None, title: str, path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    c = None
+    if labels is not None:
+        c = labels if labels.ndim == 1 else labels.argmax(axis=1)
+    sc = ax.scatter(coords[:, 0], coords[:, 1], c=c, s=3, cmap="tab10" if c is not None else None, linewidths=0)
+    if c is not None and len(np.unique(c)) <= 20:
+        ax.legend(*sc.legend_elements(), fontsize=7, loc="best", markerscale=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _markdown(result: dict, figures: list[str], umap_info: dict | None) -> str:
+    lines = [f"# nacscope report: {Path(result['file']).name}", "",
+             f"{result['n_samples']} samples; labels: {result['labels'] or 'none'}; "
+             f"retrieval split: {result['split'] or 'n/a'}.", "",
+             "| layer | bits | distinct patterns | cumulative | collision groups | samples in collisions | "
+             "largest group | mixed-label groups | dead | stuck | bit entropy | effective bits |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f(v, nd=2):
+        return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+    for name, L in result["layers"].items():
+        lines.append(f"| {name} | {L['n_bits']} | {L['distinct_patterns']} | {result['cumulative'][name]['distinct_patterns']} | "
+                     f"{L['collision_groups']} | {L['samples_in_collisions']} | {L['largest_group']} | "
+                     f"{f(L['mixed_label_groups'])} | {L['dead_bits']} | {L['stuck_bits']} | {f(L['bit_entropy'], 1)} | "
+                     f"{f(L['effective_bits'], 1)} |")
+    if result["retrieval"]:
+        lines += ["", "| layer | mAP | mAP@1000 | tie-aware mAP | P@100 | P (radius 2) | k-NN accuracy |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, R in result["retrieval"].items():
+            lines.append(f"| {name} | {f(R['map'], 4)} | {f(R['map_at_1000'], 4)} | {f(R['tie_aware_map'], 4)} | "
+                         f"{f(R['precision_at_100'], 4)} | {f(R['precision_radius_2'], 4)} | {f(R['knn_accuracy'], 4)} |")
+    if umap_info is not None:
+        lines += ["", f"UMAP ({umap_info['name']}, seed {umap_info['params']['seed']}, "
+                      f"n_neighbors {umap_info['params']['n_neighbors']}): trustworthiness "
+                      f"{f(umap_info['trustworthiness'], 3)}."]
+    if result["notes"]:
+        lines += ["", "Notes:", *[f"- {n}" for n in result["notes"]]]
+    lines += ["", "Figures:", *[f"- ![{x}]({x})" for x in figures], ""]
+    return "\n".join(lines)
+
+
+def write_report(
+    cs: "CodeSet", out_dir: str | os.PathLike, layers: Sequence[str] | None = None, *, umap_layer: str | None = None,
+    umap: bool = True, force: bool = False, use_cache: bool = True, progress: Progress | None = None,
+) -> list[Path]:
+    """Write figures and ``summary.md`` for a code set into ``out_dir``; returns the files written."""
+    from nacscope.analysis.engine import analyze_codeset, analyze_layer, analyze_retrieval, check_layers
+
+    out = Path(out_dir)
+    if out.exists() and not force:
+        raise OptionError(f"{out} exists; use --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"{out} exists and is not a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OptionError(f"output directory {parent} does not exist")
+    names = check_layers(cs, layers)
+    if umap_layer is not None:
+        check_layers(cs, [umap_layer])
+    result = analyze_codeset(cs, names, use_cache=use_cache, progress=progress)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:
+        figures = [fig_regions(result, tmp / "regions.png"), fig_collisions(result, tmp / "collisions.png")]
+        rates = {n: analyze_layer(cs, n, use_cache=use_cache)[1]["rates"] for n in names}
+        figures.append(fig_bit_rates(rates, tmp / "bit_rates.png"))
+        figures.append(fig_nn(result, tmp / "nn_distance.png"))
+        if result["retrieval"]:
+            curves = {}
+            for n in names:
+                arrays = analyze_retrieval(cs, n, use_cache=use_cache)[1]  # type: ignore[index]
+                curves[n] = (arrays["pr_precision"], arrays["pr_recall"])
+            figures.append(fig_pr(curves, tmp / "pr_curve.png"))
+        umap_info = None
+        if umap and cs.n_samples >= 3:
+            from nacscope.analysis.projection import umap_projection
+
+            layer = umap_layer or names[-1]
+            coords, umap_info = umap_projection(cs, layer, use_cache=use_cache, progress=progress)
+            tw = umap_info["trustworthiness"]
+            title = f"UMAP of {layer} codes (Hamming)" + (f", trustworthiness {tw:.3f}" if tw is not None else "")
+            figures.append(fig_umap(coords, cs.labels(), title, tmp / "umap.png"))
+        (tmp / "summary.md").write_text(_markdown(result, figures, umap_info))
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return sorted(out.iterdir())

@@ -1,0 +1,213 @@
+"""``nacscope analyze``, ``compare`` and ``report``: thin faces over :mod:`nacscope.analysis`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+
+from nacscope.cli._common import console, err_console, one_line_errors
+from nacscope.cli.app import app
+from nacscope.errors import OptionError
+
+_RANK_HELP = "Retrieval ranking: 'hamming' (distance, ties by gallery index) or 'dot' (the NAC authors' {0,1} dot product)."
+_LAYER_HELP = "Layer to analyse (repeat for several; default: all)."
+_NN_HELP = "Nearest-neighbour statistics use at most this many samples as queries."
+
+
+def _check_rank(rank: str) -> str:
+    if rank not in ("hamming", "dot"):
+        raise OptionError(f"--rank must be 'hamming' or 'dot', got {rank!r}")
+    return rank
+
+
+def _check_nn_rows(nn_rows: int) -> int:
+    if nn_rows < 1:
+        raise OptionError(f"--nn-rows must be >= 1, got {nn_rows}")
+    return nn_rows
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator:
+    """A rich progress bar on stderr (rate, ETA) fed by the library's progress callbacks."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed}/s"),
+                  TimeRemainingColumn(), console=err_console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(done: int, total: int, message: str) -> None:
+            if message not in tasks:
+                tasks[message] = bar.add_task(message, total=total)
+            bar.update(tasks[message], completed=done, total=total)
+
+        yield update
+
+
+def _fmt(v, nd: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+REGION_COLUMNS = [
+    ("bits", "n_bits", 0), ("distinct", "distinct_patterns", 0), ("groups", "collision_groups", 0),
+    ("in groups", "samples_in_collisions", 0), ("largest", "largest_group", 0), ("mixed", "mixed_label_groups", 0),
+    ("NN dist", None, 2),
+]
+BIT_COLUMNS = [
+    ("dead", "dead_bits", 0), ("stuck", "stuck_bits", 0), ("mean rate", "mean_rate", 3), ("entropy", "bit_entropy", 1),
+    ("eff. bits", "effective_bits", 1), ("mean |corr|", "mean_abs_correlation", 3),
+]
+LAYER_COLUMNS = REGION_COLUMNS + BIT_COLUMNS
+RETRIEVAL_COLUMNS = [
+    ("mAP", "map"), ("mAP@1000", "map_at_1000"), ("tie-aware mAP", "tie_aware_map"), ("P@100", "precision_at_100"),
+    ("P(r<=2)", "precision_radius_2"), ("k-NN acc", "knn_accuracy"),
+]
+
+
+def _layer_value(layer: dict, key: str | None):
+    return layer["nn_distance"]["mean"] if key is None else layer[key]
+
+
+def _render(result: dict) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{result['file']}[/]: {result['n_samples']} samples, labels: {result['labels'] or 'none'}"
+                  + (f", split: {result['split']}" if result["split"] else ""))
+    t = Table(title="Regions and collisions (groups: samples sharing one code)")
+    t.add_column("layer")
+    for title, _, _ in REGION_COLUMNS:
+        t.add_column(title, justify="right")
+    t.add_column("cumulative", justify="right")
+    for name, L in result["layers"].items():
+        t.add_row(name, *[_fmt(_layer_value(L, k), nd) for _, k, nd in REGION_COLUMNS],
+                  _fmt(result["cumulative"][name]["distinct_patterns"]))
+    console.print(t)
+    b = Table(title="Bit health")
+    b.add_column("layer")
+    for title, _, _ in BIT_COLUMNS:
+        b.add_column(title, justify="right")
+    for name, L in result["layers"].items():
+        b.add_row(name, *[_fmt(_layer_value(L, k), nd) for _, k, nd in BIT_COLUMNS])
+    console.print(b)
+    if result["retrieval"]:
+        r = Table(title="Retrieval")
+        r.add_column("layer")
+        for title, _ in RETRIEVAL_COLUMNS:
+            r.add_column(title, justify="right")
+        for name, R in result["retrieval"].items():
+            r.add_row(name, *[_fmt(R.get(k), 4) for _, k in RETRIEVAL_COLUMNS])
+        console.print(r)
+    if result.get("probes"):
+        p = Table(title="Probes (test accuracy)")
+        for col in ("layer", "logistic on codes", "k-NN on codes", "linear on features"):
+            p.add_column(col, justify="right" if col != "layer" else "left")
+        for name, P in result["probes"].items():
+            p.add_row(name, _fmt(P["logistic_codes"], 4), _fmt(P["knn_codes"], 4), _fmt(P["linear_features"], 4))
+        console.print(p)
+    for note in result["notes"]:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
+
+
+@app.command()
+@one_line_errors
+def analyze(
+    file: Annotated[Path, typer.Argument(help="A code set (.h5).")],
+    layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help=_LAYER_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout (keys: docs/analysis.md).")] = False,
+    rank: Annotated[str, typer.Option("--rank", help=_RANK_HELP)] = "hamming",
+    probes: Annotated[bool, typer.Option("--probes", help="Also fit probes (logistic and k-NN on codes, linear on features).")] = False,
+    nn_rows: Annotated[int, typer.Option("--nn-rows", help=_NN_HELP)] = 10000,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything and do not store results in the file.")] = False,
+) -> None:
+    """Regions, collisions, bit health and retrieval metrics of a code set (cached in the file)."""
+    from nacscope.analysis import analyze_codeset
+    from nacscope.codes.format import CodeSet
+
+    _check_rank(rank)
+    _check_nn_rows(nn_rows)
+    with CodeSet(file) as cs, _progress() as progress:
+        result = analyze_codeset(cs, layer, rank=rank, use_cache=not no_cache, progress=progress, nn_rows=nn_rows,
+                                 probes=probes)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        _render(result)
+
+
+@app.command()
+@one_line_errors
+def compare(
+    files: Annotated[list[Path], typer.Argument(help="Code sets to compare, e.g. NAC, SimCLR, random init.")],
+    layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Layer to compare (default: layers common to all files).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    rank: Annotated[str, typer.Option("--rank", help=_RANK_HELP)] = "hamming",
+    nn_rows: Annotated[int, typer.Option("--nn-rows", help=_NN_HELP)] = 10000,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute and do not store results in the files.")] = False,
+) -> None:
+    """The same metrics for several code sets side by side (distinct regions, collisions, retrieval)."""
+    from nacscope.analysis import compare_codesets
+
+    _check_rank(rank)
+    _check_nn_rows(nn_rows)
+    with _progress() as progress:
+        res = compare_codesets([str(f) for f in files], layer, rank=rank, use_cache=not no_cache, progress=progress,
+                               nn_rows=nn_rows)
+    if as_json:
+        sys.stdout.write(json.dumps(res, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    names = [Path(f).name for f in res["files"]]
+    for row, per_file in enumerate(res["layers"]):
+        title = per_file[0] if len(set(per_file)) == 1 else " / ".join(per_file)
+        t = Table(title=f"layer {title}")
+        t.add_column("metric")
+        for n in names:
+            t.add_column(n, justify="right")
+        results = [r for r in res["results"]]
+        layers = [r["layers"][ln] for r, ln in zip(results, per_file)]
+        cums = [r["cumulative"][ln] for r, ln in zip(results, per_file)]
+        t.add_row("samples", *[_fmt(L["n_samples"]) for L in layers])
+        for title_, key, nd in LAYER_COLUMNS:
+            t.add_row(title_, *[_fmt(_layer_value(L, key), nd) for L in layers])
+        t.add_row("cumulative distinct", *[_fmt(c["distinct_patterns"]) for c in cums])
+        t.add_row("frac. regions > 1 sample", *[_fmt(L["fraction_regions_multiple"], 4) for L in layers])
+        if all(ln in r["retrieval"] for r, ln in zip(results, per_file)):
+            for title_, key in RETRIEVAL_COLUMNS:
+                t.add_row(title_, *[_fmt(r["retrieval"][ln].get(key), 4) for r, ln in zip(results, per_file)])
+        console.print(t)
+    for r, n in zip(res["results"], names):
+        for note in r["notes"]:
+            console.print(f"[dim]{n}: {note}[/]", highlight=False)
+
+
+@app.command()
+@one_line_errors
+def report(
+    file: Annotated[Path, typer.Argument(help="A code set (.h5).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write figures and summary.md into.")],
+    layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help=_LAYER_HELP)] = None,
+    umap_layer: Annotated[Optional[str], typer.Option("--umap-layer", help="Layer drawn in the UMAP figure (default: the last).")] = None,
+    no_umap: Annotated[bool, typer.Option("--no-umap", help="Skip the UMAP figure.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute and do not store results in the file.")] = False,
+) -> None:
+    """PNG figures (regions, collisions, bit rates, PR curve, UMAP) and a Markdown summary."""
+    from nacscope.analysis.report import write_report
+    from nacscope.codes.format import CodeSet
+
+    with CodeSet(file) as cs, _progress() as progress:
+        written = write_report(cs, out, layer, umap_layer=umap_layer, umap=not no_umap, force=force,
+                               use_cache=not no_cache, progress=progress)
+    console.print(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written), highlight=False)

@@ -1,0 +1,217 @@
+"""`nacscope layers`, `dump` and `regions`: end to end, and every bad input of the issue."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nacscope.cli import app
+from nacscope.codes import CodeSet, partial_path
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def assert_error(result, *fragments: str):
+    assert result.exit_code != 0, result.output
+    text = " ".join(result.output.split())
+    assert "error:" in text, text
+    for frag in fragments:
+        assert frag in text, text
+
+
+@pytest.fixture(scope="module")
+def mlp_ckpt(tmp_path_factory):
+    from nacscope.nets import build_model, model_config, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("mlp", 16, in_channels=1, image_size=8, hidden=(32, 32))
+    path = tmp_path_factory.mktemp("ckpt") / "mlp.pt"
+    save_checkpoint(path, model, model_cfg=model_config(model, 1, 8, {"hidden": (32, 32)}),
+                    data={"name": "digits", "mean": [0.3], "std": [0.4]})
+    return path
+
+
+def test_layers_lists_sites_with_units(mlp_ckpt):
+    r = invoke("layers", mlp_ckpt, "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert [(s["name"], s["units"]) for s in rows] == [("encoder.3", 32), ("encoder.6", 32), ("head.1", 32), ("code", 16)]
+    assert [s["default"] for s in rows] == [False, True, True, True]
+
+
+def test_layers_resnet18_random_init_counts_every_call():
+    r = invoke("layers", "--random-init", "--arch", "resnet18", "--bits", "8", "--dataset", "digits", "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    names = [s["name"] for s in rows]
+    assert names[:3] == ["encoder.2", "encoder.3.0.relu:1", "encoder.3.0.relu:2"]
+    assert len(names) == 19 and names[-2:] == ["head.1", "code"]
+    # digits are 1x8x8: stem 64x8x8, layer4 512x1x1
+    assert rows[0]["units"] == 64 * 8 * 8 and rows[-3]["units"] == 512
+
+
+def test_dump_end_to_end(tmp_path, mlp_ckpt):
+    out = tmp_path / "codes.h5"
+    r = invoke("dump", mlp_ckpt, "--dataset", "digits", "--split", "all", "--layers", "encoder.*", "--layers", "code",
+               "--queries-per-class", "10", "-o", out, "--batch-size", "500")
+    assert r.exit_code == 0, r.output
+    with CodeSet(out) as cs:
+        assert cs.layer_names == ["encoder.3", "encoder.6", "code"]
+        assert cs.n_samples == 1797 and cs.query_mask.sum() == 100
+        a = cs.attrs
+        assert a["checkpoint_sha256"] and a["dataset"] == "digits" and a["split"] == "all"
+        assert a["config"]["normalization"] == {"mean": [0.3], "std": [0.4]}  # the checkpoint's own
+        bits = cs.bits("code")
+    from nacscope.data import load_dataset
+    from nacscope.nets import load_checkpoint
+
+    model, _ = load_checkpoint(mlp_ckpt)
+    d = load_dataset("digits", "all")
+    with torch.no_grad():
+        a = model.code_preactivation((d.images.float() / 255 - 0.3) / 0.4)
+    assert np.array_equal(bits, (a > 0).numpy().astype(np.uint8))
+    # Existing output: refused without --force, replaced with it.
+    r = invoke("dump", mlp_ckpt, "--dataset", "digits", "-o", out)
+    assert_error(r, "exists", "--force")
+    r = invoke("dump", mlp_ckpt, "--dataset", "digits", "-o", out, "--force", "--no-features", "--thumbnails", "0")
+    assert r.exit_code == 0, r.output
+    with CodeSet(out) as cs:
+        assert cs.n_samples == 360 and not cs.feature_names and not cs.has_thumbnails
+
+
+def test_dump_random_init_and_all_layers_warns(tmp_path):
+    out = tmp_path / "r.h5"
+    r = invoke("dump", "--random-init", "--arch", "convnet", "--bits", "8", "--seed", "3", "--dataset", "digits",
+               "--layers", "all", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "projected size" in r.output
+    with CodeSet(out) as cs:
+        assert len(cs.layer_names) == 5 and cs.attrs["checkpoint"] == "random-init:convnet:8:seed=3"
+
+
+def test_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(os.urandom(1000))
+    assert_error(invoke("dump", bad, "--dataset", "digits", "-o", tmp_path / "o.h5"), "not a PyTorch checkpoint")
+    assert not (tmp_path / "o.h5").exists()
+
+
+class _Evil:
+    """Unpickling this would create a marker file."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_code_never_runs(tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pt"
+    torch.save({"encoder.0.weight": torch.zeros(1), "payload": _Evil(str(marker))}, path)
+    assert not marker.exists()
+    for cmd in ("dump", "layers"):
+        args = [cmd, path] + (["--dataset", "digits", "-o", tmp_path / "o.h5"] if cmd == "dump" else [])
+        assert_error(invoke(*args), "refusing to load")
+    assert not marker.exists()
+    # Sanity: the payload really would run under plain pickle.
+    with open(path, "rb"):
+        pass
+    pickle.loads(pickle.dumps(_Evil(str(marker))))
+    assert marker.exists()
+
+
+def test_checkpoint_of_another_arch(mlp_ckpt, tmp_path):
+    assert_error(invoke("dump", mlp_ckpt, "--arch", "resnet18", "--dataset", "digits", "-o", tmp_path / "o.h5"),
+                 "holds a mlp model, not resnet18")
+
+
+def test_pattern_matching_nothing_lists_sites(mlp_ckpt, tmp_path):
+    r = invoke("dump", mlp_ckpt, "--dataset", "digits", "--layers", "layer4.*", "-o", tmp_path / "o.h5")
+    assert_error(r, "'layer4.*' matches no site", "encoder.3, encoder.6, head.1, code")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--dataset", "imagenet"], "unknown dataset"),
+        (["--dataset", "cifar10", "--data-root", "{tmp}"], "cifar10 not found"),
+        (["--dataset", "cifar10", "--data-root", "{garbage}"], "not a plain CIFAR batch"),
+        (["--dataset", "digits", "--split", "val"], "split"),
+        (["--dataset", "digits", "--batch-size", "0"], "--batch-size"),
+        (["--dataset", "digits", "--precision", "fp16"], "--precision"),
+        (["--dataset", "digits", "--protocol", "paper-cifar10"], "needs --dataset cifar10 --split all"),
+        (["--dataset", "digits", "--protocol", "nope"], "unknown --protocol"),
+        (["--dataset", "digits", "--queries-per-class", "1000"], "not more than --queries-per-class"),
+        (["--dataset", "digits", "--device", "cuda:banana"], "--device"),
+        (["--dataset", "mnist5k"], "28x28"),  # mlp made for 8x8 digits
+    ],
+)
+def test_bad_options(tmp_path, mlp_ckpt, args, fragment):
+    garbage = tmp_path / "g"
+    (garbage / "cifar-10-batches-py").mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (garbage / "cifar-10-batches-py" / name).write_bytes(b"\x80\x04garbage" * 10)
+    args = [a.format(tmp=tmp_path, garbage=garbage) for a in args]
+    r = invoke("dump", mlp_ckpt, *args, "-o", tmp_path / "o.h5")
+    assert_error(r, fragment)
+    assert not (tmp_path / "o.h5").exists() and not partial_path(tmp_path / "o.h5").exists()
+
+
+def test_random_init_needs_arch_and_bits(tmp_path):
+    assert_error(invoke("dump", "--random-init", "--dataset", "digits", "-o", tmp_path / "o.h5"), "--arch and --bits")
+    assert_error(invoke("dump", "--dataset", "digits", "-o", tmp_path / "o.h5"), "CHECKPOINT")
+
+
+def test_disk_full_mid_dump(tmp_path, mlp_ckpt, monkeypatch):
+    from nacscope.codes import format as fmt
+
+    real, calls = fmt.CodeSetWriter.append, {"n": 0}
+
+    def full(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(fmt.CodeSetWriter, "append", full)
+    out = tmp_path / "o.h5"
+    r = invoke("dump", mlp_ckpt, "--dataset", "digits", "--split", "all", "--batch-size", "100", "-o", out)
+    assert_error(r, "disk full")
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_ctrl_c_mid_dump_real_signal(tmp_path):
+    """A real SIGINT to a running `nacscope dump`: exit != 0, one line, no file left behind."""
+    out = tmp_path / "o.h5"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "nacscope", "dump", "--random-init", "--arch", "resnet18", "--bits", "8",
+           "--dataset", "digits", "--split", "all", "--batch-size", "16", "--device", "cpu", "-o", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while not partial_path(out).exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    assert partial_path(out).exists(), "dump did not start"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode != 0
+    assert "Traceback" not in err and "interrupted" in err
+    assert not out.exists() and not partial_path(out).exists()

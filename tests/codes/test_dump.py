@@ -1,0 +1,247 @@
+"""Streaming dumps: bits equal the signs of manual pre-activations, the authors' resnet50, SWMR, shards, aborts."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nacscope.codes import CodeSet, partial_path
+from nacscope.codes.capture import capture_preactivations, list_sites, select_sites
+from nacscope.codes.dump import DumpInput, dump_codes, merge_shards, shard_rows
+from nacscope.codes.protocols import queries_per_class
+from nacscope.data import load_dataset
+from nacscope.errors import CodeSetError
+from nacscope.nets import build_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    return load_dataset("digits", "all")
+
+
+def _input(d, n=None, is_query=None):
+    n = n or len(d)
+    return DumpInput(d.images[:n], d.normalize, d.labels[:n], d.indices[:n], d.class_names, is_query)
+
+
+@pytest.mark.parametrize("batch_size", [1, 97, 4096])
+def test_mlp_dump_equals_manual_forward(tmp_path, digits_data, batch_size):
+    d = digits_data
+    model = build_model("mlp", 12, in_channels=1, image_size=8, hidden=(40, 24)).eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, nn.BatchNorm1d):
+            m.running_mean.normal_(0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    n = 120 if batch_size == 1 else len(d)
+    x = d.normalize(d.images[:n])
+    sites = list_sites(model, x[:2])
+    stats = dump_codes(model, _input(d, n), tmp_path / "c.h5", select_sites(sites, ["all"]), batch_size=batch_size)
+    assert stats.n_samples == n
+    # Manual forward: Linear -> BN(eval) -> ReLU, twice, then the head.
+    enc = model.encoder
+    with torch.no_grad():
+        h, pre = x.flatten(1).double(), []
+        for lin, bn in ((enc[1], enc[2]), (enc[4], enc[5])):
+            z = h @ lin.weight.double().T + lin.bias.double()
+            z = (z - bn.running_mean.double()) / torch.sqrt(bn.running_var.double() + bn.eps) * bn.weight.double() + bn.bias.double()
+            pre.append(z)
+            h = z.clamp(min=0)
+        z = h @ model.head[0].weight.double().T + model.head[0].bias.double()
+        pre.append(z)
+        pre.append((z.clamp(min=0) @ model.head[2].weight.double().T + model.head[2].bias.double()) / math.sqrt(12))
+    with CodeSet(tmp_path / "c.h5") as cs:
+        assert cs.layer_names == ["encoder.3", "encoder.6", "head.1", "code"]
+        assert [cs.layer(nm).units for nm in cs.layer_names] == [40, 24, 24, 12]
+        for name, z in zip(cs.layer_names, pre):
+            want = (z > 0).numpy()
+            got = cs.bits(name).astype(bool)
+            ok = z.abs().numpy() > 1e-5  # float32 vs float64 may differ only at ~0
+            assert np.array_equal(got[ok], want[ok]), name
+        assert np.array_equal(cs.labels(), d.labels[:n].numpy())
+        assert np.array_equal(cs.sample_index, d.indices[:n].numpy())
+        feats = cs.features("h").astype(np.float32)
+        np.testing.assert_allclose(feats, model.features(x).detach().numpy(), rtol=1e-2, atol=1e-2)
+        assert np.array_equal(cs.thumbnails()[..., 0], d.images[:n, 0].numpy())
+        assert cs.attrs["precision"] == "fp32" and cs.complete
+
+
+def test_resnet18_dump_every_site(tmp_path, digits_data):
+    d = digits_data
+    torch.manual_seed(1)
+    model = build_model("resnet18", 8, in_channels=1, image_size=8).eval()
+    n = 40
+    sites = list_sites(model, d.normalize(d.images[:2]))
+    dump_codes(model, _input(d, n), tmp_path / "r.h5", sites, batch_size=16, features=False)
+    pre = capture_preactivations(model, d.normalize(d.images[:n]), sites)
+    with CodeSet(tmp_path / "r.h5") as cs:
+        assert len(cs.layer_names) == 1 + 16 + 2  # stem, 8 blocks x 2 calls, head, code
+        for s in sites:
+            assert np.array_equal(cs.bits(s.name), (pre[s.name] > 0).numpy().astype(np.uint8)), s.name
+            assert cs.layer(s.name).shape == s.shape
+
+
+class AuthorsNAC(nn.Module):
+    """The authors' model layout: ``encoder`` (ResNet-50 children, CIFAR stem), ``head`` (Linear, ReLU),
+    ``linear`` (the code layer), ``prediction`` (inference head). Code = sign of linear(head(encoder(x)))."""
+
+    def __init__(self, bits: int = 16, head_dim: int = 64):
+        super().__init__()
+        import torchvision
+
+        net = torchvision.models.resnet50(weights=None)
+        net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        self.encoder = nn.Sequential(*[m for k, m in net.named_children() if k not in ("fc", "maxpool")], nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(2048, head_dim), nn.ReLU(inplace=True))
+        self.linear = nn.Linear(head_dim, bits)
+        self.prediction = nn.Sequential(nn.Linear(2048, head_dim), nn.ReLU(inplace=True), nn.Linear(head_dim, bits))
+
+    def forward(self, x):
+        return self.linear(self.head(self.encoder(x))) / math.sqrt(self.linear.out_features)
+
+
+def write_fake_cifar(root, n_train=4, n_test=6, seed=0):
+    """A small CIFAR-10 directory in torchvision's python format (plain pickled dicts of arrays)."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else n_train
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, n)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f)
+    return root
+
+
+@pytest.mark.filterwarnings("ignore:.*MD5.*")
+def test_authors_resnet50_code_bits(tmp_path):
+    from nacscope.nets import AUTHORS_MEAN, AUTHORS_STD, load_checkpoint
+
+    torch.manual_seed(0)
+    ref = AuthorsNAC().eval()
+    for m in ref.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_var.uniform_(0.5, 1.5)
+    torch.save(ref.state_dict(), tmp_path / "last.pt")
+    write_fake_cifar(tmp_path / "data")
+    data = load_dataset("cifar10", "test", root=tmp_path / "data")
+    model, meta = load_checkpoint(tmp_path / "last.pt")
+    assert meta["format"] == "authors"
+    mean = torch.tensor(AUTHORS_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(AUTHORS_STD).view(1, 3, 1, 1)
+    norm = lambda x: (x.float() / 255 - mean) / std  # noqa: E731
+    sites = select_sites(list_sites(model, norm(data.images[:2])), ["code", "encoder.6.2.relu:3"])
+    dump_codes(model, DumpInput(data.images, norm, data.labels, data.indices, data.class_names), tmp_path / "a.h5", sites, batch_size=4)
+    with torch.no_grad():
+        a = ref(norm(data.images))  # (6, 16)
+    with CodeSet(tmp_path / "a.h5") as cs:
+        assert np.array_equal(cs.bits("code"), (a > 0).numpy().astype(np.uint8))
+        assert cs.layer("encoder.6.2.relu:3").shape == (2048, 4, 4)
+        assert np.array_equal(cs.sample_index, np.arange(50000, 50006))
+
+
+def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
+    d = digits_data
+    model = build_model("mlp", 8, in_channels=1, image_size=8, hidden=(16,)).eval()
+    sites = list_sites(model, d.normalize(d.images[:2]))
+    out = tmp_path / "live.h5"
+    seen = {}
+    reader = textwrap.dedent(f"""
+        import time
+        from nacscope.codes import CodeSet
+        cs = CodeSet({str(out)!r})
+        assert cs.swmr and not cs.complete
+        for _ in range(200):
+            n = cs.refresh()
+            if n >= 200:
+                break
+            time.sleep(0.05)
+        print(n, cs.bits("code", slice(0, 200)).sum())
+    """)
+
+    def progress(done, total, nbytes):
+        if done == 300 and not seen:
+            r = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            seen["rows"], seen["ones"] = (int(v) for v in r.stdout.split())
+
+    dump_codes(model, _input(d), out, sites, batch_size=100, progress=progress)
+    assert 200 <= seen["rows"] < len(d)
+    with CodeSet(out) as cs:
+        assert seen["ones"] == int(cs.bits("code", slice(0, 200)).sum())
+
+
+def test_shards_merge_to_single_dump(tmp_path, digits_data):
+    d = digits_data
+    model = build_model("convnet", 8, in_channels=1, image_size=8, widths=(4, 8)).eval()
+    sites = select_sites(list_sites(model, d.normalize(d.images[:2])), ["all"])
+    n = 203
+    q = queries_per_class(d.labels[:n].numpy(), 3, indices=d.indices[:n].numpy())
+    data = _input(d, n, is_query=q)
+    dump_codes(model, data, tmp_path / "one.h5", sites, batch_size=50)
+    world = 3
+    shards = []
+    for r in range(world):
+        shards.append(tmp_path / f"s{r}.h5")
+        dump_codes(model, data, shards[-1], sites, batch_size=50, rows=shard_rows(n, r, world))
+    merge_shards(shards, tmp_path / "merged.h5")
+    with CodeSet(tmp_path / "one.h5") as a, CodeSet(tmp_path / "merged.h5") as b:
+        assert a.n_samples == b.n_samples == n
+        for name in a.layer_names:
+            assert np.array_equal(a.packed(name), b.packed(name))
+        for key in ("index", "labels", "is_query", "thumbnails"):
+            assert np.array_equal(a.f["samples"][key][()], b.f["samples"][key][()]), key
+        assert np.array_equal(a.features("h"), b.features("h"))
+
+
+@pytest.mark.parametrize("n, world", [(10, 3), (2, 4), (60000, 8)])
+def test_shard_rows_partition(n, world):
+    blocks = [shard_rows(n, r, world) for r in range(world)]
+    assert blocks[0][0] == 0 and blocks[-1][1] == n
+    assert all(blocks[i][1] == blocks[i + 1][0] for i in range(world - 1))
+    sizes = [b - a for a, b in blocks]
+    assert max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_failure_mid_dump_leaves_no_file(tmp_path, digits_data, monkeypatch, failure):
+    from nacscope.codes import format as fmt
+
+    d = digits_data
+    model = build_model("mlp", 8, in_channels=1, image_size=8, hidden=(16,)).eval()
+    sites = list_sites(model, d.normalize(d.images[:2]))
+    real = fmt.CodeSetWriter.append
+    calls = {"n": 0}
+
+    def failing(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise failure
+        return real(self, *a, **k)
+
+    out = tmp_path / "x.h5"
+    out_old = tmp_path / "old.h5"
+    monkeypatch.setattr(fmt.CodeSetWriter, "append", failing)
+    expected = CodeSetError if isinstance(failure, OSError) else KeyboardInterrupt
+    with pytest.raises(expected):
+        dump_codes(model, _input(d), out, sites, batch_size=100)
+    assert not out.exists() and not partial_path(out).exists()
+    # An existing output is not destroyed by a failing --force dump.
+    out_old.write_bytes(b"keep me")
+    calls["n"] = 0
+    with pytest.raises(expected):
+        dump_codes(model, _input(d), out_old, sites, batch_size=100, force=True)
+    assert out_old.read_bytes() == b"keep me" and not partial_path(out_old).exists()
