@@ -3,6 +3,9 @@
 Everything ``nacscope analyze`` prints and the TUI shows is computed here. Functions take packed bits
 ((N, row_bytes) uint8, ``np.packbits`` big bit order) or an open :class:`~nacscope.codes.CodeSet`.
 Long functions accept ``progress(done, total, message)``; raising from it cancels them.
+
+The input-space region analyses (:mod:`nacscope.analysis.segments`, :mod:`nacscope.analysis.plane`)
+need torch; their functions are re-exported here lazily, so that importing this package stays light.
 """
 
 from nacscope.analysis.bits import bit_health
@@ -37,7 +40,29 @@ from nacscope.analysis.retrieval import (
     retrieval_metrics,
 )
 
+#: Re-exported on first access (module -> names), see ``__getattr__``.
+_LAZY = {
+    "nacscope.analysis.segments": (
+        "SegmentRegions", "check_piecewise_linear", "count_regions_dense", "count_regions_exact", "patterns_along",
+        "sample_pairs",
+    ),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nacscope.analysis' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    *_LAZY_NAMES,
     "CollisionReport",
     "RetrievalResult",
     "analyze_codeset",

@@ -81,7 +81,7 @@ def collision_groups(packed: np.ndarray, labels: np.ndarray | None = None) -> Co
 
 def neighbour_stats(
     packed: np.ndarray, radii: Sequence[int] = (1, 2), *, rows: np.ndarray | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-neighbour distance and neighbours within each radius, in one pass over all pairs.
 
@@ -89,17 +89,35 @@ def neighbour_stats(
         packed: (N, row_bytes) packed codes.
         radii: Hamming radii.
         rows: the samples to compute this for (all if None); their neighbours are searched among all.
+        backend: "numba", "numpy" or "auto" (see :func:`nacscope.analysis.retrieval.retrieval_metrics`).
 
     Returns:
         ``(nn, within)``: (n,) int64 Hamming distance to the nearest other sample (-1 if N == 1), and
         (len(radii), n) int64 number of other samples at distance <= r.
     """
+    from nacscope.analysis.retrieval import _use_numba
+
     packed = np.asarray(packed, dtype=np.uint8)
     n = len(packed)
     rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
     nn = np.full(len(rows), -1, dtype=np.int64)
     within = np.zeros((len(radii), len(rows)), dtype=np.int64)
     if n < 2:
+        return nn, within
+    if _use_numba(backend):
+        from nacscope.analysis import _kernels
+        from nacscope.analysis.hamming import to_words
+
+        words = to_words(packed)
+        rad = np.asarray(radii, dtype=np.int64)
+        block = max(1, min(len(rows), (1 << 28) // max(1, n * words.shape[1])))
+        for s in range(0, len(rows), block):
+            r = rows[s : s + block]
+            w = np.zeros((len(radii), len(r)), dtype=np.int64)
+            _kernels.neighbour_counts(words[r], words, r, rad, nn[s : s + len(r)], w)
+            within[:, s : s + len(r)] = w
+            if progress is not None:
+                progress(s + len(r), len(rows), "nearest neighbours")
         return nn, within
     block = max(1, min(len(rows), _BLOCK_PAIRS // n))
     big = np.iinfo(np.int64).max
@@ -115,19 +133,19 @@ def neighbour_stats(
     return nn, within
 
 
-def nn_hamming_distances(packed: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
+def nn_hamming_distances(packed: np.ndarray, *, progress: Progress | None = None, backend: str = "auto") -> np.ndarray:
     """(N,) Hamming distance from each sample to its nearest other sample (0 for a collision)."""
-    return neighbour_stats(packed, (), progress=progress)[0]
+    return neighbour_stats(packed, (), progress=progress, backend=backend)[0]
 
 
-def near_collisions(packed: np.ndarray, radius: int, *, progress: Progress | None = None) -> dict:
+def near_collisions(packed: np.ndarray, radius: int, *, progress: Progress | None = None, backend: str = "auto") -> dict:
     """Pairs of samples within Hamming distance ``radius`` (identical codes included).
 
     Returns:
         ``{"radius", "pairs", "samples"}``: unordered pairs at distance <= radius, and samples with at
         least one other sample that close.
     """
-    _, within = neighbour_stats(packed, (int(radius),), progress=progress)
+    _, within = neighbour_stats(packed, (int(radius),), progress=progress, backend=backend)
     return {"radius": int(radius), "pairs": int(within[0].sum() // 2), "samples": int((within[0] > 0).sum())}
 
 

@@ -47,7 +47,7 @@ def _gemm_and_counts(q: np.ndarray, g: np.ndarray, device: str | None) -> np.nda
     """(Q, G) float32 dot products of the {0,1} rows (exact below 2**24 bits)."""
     qb = np.unpackbits(q, axis=1).astype(np.float32)  # (Q, 8*row_bytes)
     out = np.empty((len(q), len(g)), dtype=np.float32)
-    if device is not None and device != "cpu":
+    if device is not None:
         import torch
 
         qt = torch.from_numpy(qb).to(device)
@@ -67,7 +67,8 @@ def hamming_distances(q_packed: np.ndarray, g_packed: np.ndarray, *, device: str
     Args:
         q_packed: (Q, row_bytes) uint8 packed bits.
         g_packed: (G, row_bytes) uint8 packed bits (same width).
-        device: None/"cpu", or a torch device such as "cuda" for the wide-code matrix product.
+        device: None: numpy (XOR + popcount for narrow codes, BLAS for wide ones); a torch device
+            ("cuda", "cpu"): the matrix product of unpacked bits on that device, for every width.
 
     Returns:
         (Q, G) distances in the smallest unsigned dtype that holds them (see :func:`distance_dtype`).
@@ -78,7 +79,7 @@ def hamming_distances(q_packed: np.ndarray, g_packed: np.ndarray, *, device: str
         raise ValueError(f"packed rows of different widths: {q_packed.shape} vs {g_packed.shape}")
     dtype = distance_dtype(8 * q_packed.shape[1])
     qw, gw = to_words(q_packed), to_words(g_packed)  # (Q, W), (G, W)
-    if qw.shape[1] <= MAX_POPCOUNT_WORDS:
+    if qw.shape[1] <= MAX_POPCOUNT_WORDS and device is None:
         acc = np.bitwise_count(qw[:, None, 0] ^ gw[None, :, 0]).astype(dtype)  # (Q, G)
         for w in range(1, qw.shape[1]):
             acc += np.bitwise_count(qw[:, None, w] ^ gw[None, :, w])

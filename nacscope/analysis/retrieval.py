@@ -132,6 +132,64 @@ def knn_predict(neighbour_labels: np.ndarray, n_classes: int | None = None) -> n
     return np.bincount(offs.ravel(), minlength=q * c).reshape(q, c).argmax(axis=1)
 
 
+_NUMBA: bool | None = None
+BACKENDS = ("auto", "numba", "numpy")
+
+
+def _use_numba(backend: str) -> bool:
+    """Whether to run the compiled kernels (``backend`` "auto" uses them when numba imports)."""
+    global _NUMBA
+    if backend not in BACKENDS:
+        raise OptionError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "numpy":
+        return False
+    if _NUMBA is None:
+        try:
+            import nacscope.analysis._kernels  # noqa: F401
+            _NUMBA = True
+        except ImportError:
+            _NUMBA = False
+    if backend == "numba" and not _NUMBA:
+        raise OptionError("the numba backend needs numba: pip install numba")
+    return _NUMBA
+
+
+def _rank_block_numpy(q, g, q_labels, g_labels, self_offset: int, rank: str, n_bits: int, R: int,
+                      ks: tuple[int, ...], knn_k: int):
+    """The numpy twin of ``_kernels.rank_metrics`` for one block of queries (same outputs)."""
+    b, nk = len(q), n_bits + 2
+    rows = np.arange(b)
+    key = _ranking_key(q, g, rank, n_bits)  # (B, G)
+    hd = key if rank == "hamming" else hamming_distances(q, g)  # (B, G)
+    rel = relevance(q_labels, g_labels)  # (B, G) bool
+    if self_offset >= 0:
+        key[rows, self_offset + rows] = n_bits + 1
+        if hd is not key:
+            hd[rows, self_offset + rows] = n_bits + 1
+        rel[rows, self_offset + rows] = False
+    n_rel = rel.sum(axis=1)
+    # Full ranking, ties by gallery index: numpy's stable sort of small unsigned ints is a radix sort.
+    order = np.argsort(key, axis=1, kind="stable")  # (B, G)
+    rs = np.take_along_axis(rel, order, axis=1)  # (B, G) relevance in rank order
+    cum = np.cumsum(rs, axis=1, dtype=np.int32)  # (B, G) relevant items in the top k
+    ri, ci = np.nonzero(rs)
+    prec = cum[ri, ci] / (ci + 1.0)
+    ap = np.bincount(ri, weights=prec, minlength=b) / np.maximum(n_rel, 1)
+    in_r = ci < R
+    ap_r = np.bincount(ri[in_r], weights=prec[in_r], minlength=b) / np.maximum(cum[:, R - 1], 1)
+    hits = np.stack([cum[:, k - 1] for k in ks], axis=1).astype(np.int64)  # (B, K)
+    flat = (rows[:, None] * nk + key).ravel()
+    kc = np.bincount(flat, minlength=b * nk).reshape(b, nk)
+    krc = np.bincount(flat[rel.ravel()], minlength=b * nk).reshape(b, nk)
+    if hd is key:
+        hc, hrc = kc, krc
+    else:
+        flat = (rows[:, None] * nk + hd).ravel()
+        hc = np.bincount(flat, minlength=b * nk).reshape(b, nk)
+        hrc = np.bincount(flat[rel.ravel()], minlength=b * nk).reshape(b, nk)
+    return ap, ap_r, hits, order[:, :knn_k], kc, krc, hc, hrc
+
+
 # --------------------------------------------------------------------------------------------------
 # the one pass that computes everything
 # --------------------------------------------------------------------------------------------------
@@ -195,6 +253,7 @@ def retrieval_metrics(
     rank: str = "hamming",
     exclude_self: bool = False,
     progress: Progress | None = None,
+    backend: str = "auto",
 ) -> RetrievalResult:
     """Rank the gallery for every query once and compute all retrieval metrics from that ranking.
 
@@ -209,6 +268,8 @@ def retrieval_metrics(
         rank: "hamming" or "dot" (see the module docstring).
         exclude_self: leave-one-out: query i is gallery item i and is never retrieved (Q == G).
         progress: ``progress(done, total, message)``; raise from it to cancel.
+        backend: "numba" (compiled counting-sort kernel), "numpy" (radix argsort of (B, G) blocks), or
+            "auto" (numba when it imports).
     """
     q, g = _check_pair(q_packed, g_packed)
     q_labels, g_labels = np.asarray(q_labels), np.asarray(g_labels)
@@ -241,51 +302,48 @@ def retrieval_metrics(
     pr_r = np.zeros(n_bits + 1)
     multihot = g_labels.ndim == 2
     n_classes = 0 if multihot else int(max(q_labels.max(initial=0), g_labels.max(initial=0))) + 1
-    ranks = np.arange(1, n_g + 1, dtype=np.float64)
-    block = max(1, min(n_q, BLOCK_PAIRS // max(1, n_g)))
+    use_numba = _use_numba(backend)
+    if use_numba:
+        from nacscope.analysis.hamming import to_words
+
+        qw, gw = to_words(q), to_words(g)
+        if multihot:
+            qm, gm = to_words(np.packbits(q_labels > 0, axis=1)), to_words(np.packbits(g_labels > 0, axis=1))
+        else:
+            qm = gm = np.zeros((1, 1), dtype=np.uint64)
+        ql = np.zeros(1, np.int64) if multihot else q_labels.astype(np.int64)
+        gl = np.zeros(1, np.int64) if multihot else g_labels.astype(np.int64)
+        block = max(1, min(n_q, 4096))
+    else:
+        block = max(1, min(n_q, BLOCK_PAIRS // max(1, n_g)))
 
     for s in range(0, n_q, block):
         e = min(n_q, s + block)
         b = e - s
         rows = np.arange(b)
-        key = _ranking_key(q[s:e], g, rank, n_bits)  # (B, G)
-        hd = key if rank == "hamming" else hamming_distances(q[s:e], g)  # (B, G)
-        rel = relevance(q_labels[s:e], g_labels)  # (B, G) bool
-        if exclude_self:
-            key[rows, s + rows] = n_bits + 1
-            if hd is not key:
-                hd[rows, s + rows] = n_bits + 1
-            rel[rows, s + rows] = False
-        n_rel = rel.sum(axis=1)  # (B,)
+        if use_numba:
+            from nacscope.analysis import _kernels
+
+            ap_b, apr_b = np.zeros(b), np.zeros(b)
+            hits = np.zeros((b, len(ks_eff)), dtype=np.int64)
+            top = np.zeros((b, knn_k), dtype=np.int64)
+            kc, krc = np.zeros((b, nk), dtype=np.int64), np.zeros((b, nk), dtype=np.int64)
+            hc, hrc = (np.zeros((b, nk), dtype=np.int64), np.zeros((b, nk), dtype=np.int64)) if rank == "dot" else (kc, krc)
+            _kernels.rank_metrics(qw[s:e], gw, ql[s:e] if not multihot else ql, gl, qm[s:e] if multihot else qm, gm,
+                                  multihot, rank == "dot", s if exclude_self else -1, n_bits, R_eff,
+                                  np.array(ks_eff, dtype=np.int64), knn_k, ap_b, apr_b, hits, top, kc, krc, hc, hrc)
+        else:
+            ap_b, apr_b, hits, top, kc, krc, hc, hrc = _rank_block_numpy(
+                q[s:e], g, q_labels[s:e], g_labels, s if exclude_self else -1, rank, n_bits, R_eff, ks_eff, knn_k)
+        ap[s:e], ap_r[s:e] = ap_b, apr_b
+        for t, k in enumerate(ks_eff):
+            p_at_k[k][s:e] = hits[:, t] / k
+        n_rel = krc.sum(axis=1)
         n_rel_all[s:e] = n_rel
 
-        # Full ranking, ties by gallery index: numpy's stable sort of small unsigned ints is a radix sort.
-        order = np.argsort(key, axis=1, kind="stable")  # (B, G)
-        rs = np.take_along_axis(rel, order, axis=1)  # (B, G) relevance in rank order
-        cum = np.cumsum(rs, axis=1, dtype=np.int32)  # (B, G) relevant items in the top k
-        ri, ci = np.nonzero(rs)
-        prec = cum[ri, ci] / ranks[ci]
-        ap[s:e] = np.bincount(ri, weights=prec, minlength=b) / np.maximum(n_rel, 1)
-        in_r = ci < R_eff
-        ap_r[s:e] = np.bincount(ri[in_r], weights=prec[in_r], minlength=b) / np.maximum(cum[:, R_eff - 1], 1)
-        for k in ks_eff:
-            p_at_k[k][s:e] = cum[:, k - 1] / k
-
-        # k-NN vote among the first knn_k of the ranking.
-        pred = knn_predict(g_labels[order[:, :knn_k]], n_classes)  # (B,)
+        pred = knn_predict(g_labels[top], n_classes)  # (B,)
         knn_ok[s:e] = (q_labels[s:e][rows, pred] > 0) if multihot else (pred == q_labels[s:e])
-
-        # Histograms by key value (tie-aware AP) and by Hamming distance (radius metrics, PR curve).
-        flat = (rows[:, None] * nk + key).ravel()
-        kc = np.bincount(flat, minlength=b * nk).reshape(b, nk)
-        krc = np.bincount(flat[rel.ravel()], minlength=b * nk).reshape(b, nk)
         tie_ap[s:e] = tie_aware_ap_from_histograms(kc, krc, harmonic)
-        if hd is key:
-            hc, hrc = kc, krc
-        else:
-            flat = (rows[:, None] * nk + hd).ravel()
-            hc = np.bincount(flat, minlength=b * nk).reshape(b, nk)
-            hrc = np.bincount(flat[rel.ravel()], minlength=b * nk).reshape(b, nk)
         ret = np.cumsum(hc[:, : n_bits + 1], axis=1)  # (B, D+1) retrieved within radius r
         relret = np.cumsum(hrc[:, : n_bits + 1], axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -375,14 +433,20 @@ def knn_accuracy(query_packed, gallery_packed, query_labels, gallery_labels, k: 
 # --------------------------------------------------------------------------------------------------
 def hamming_topk(
     q_packed: np.ndarray, g_packed: np.ndarray, k: int, *, exclude_self: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | None = None, backend: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest gallery rows of each query by Hamming distance, ties by gallery index.
+
+    Args:
+        exclude_self: query i is gallery row i and is never returned (Q == G).
+        backend: "numba", "numpy" or "auto" (see :func:`retrieval_metrics`).
 
     Returns:
         (indices (Q, k) int64, distances (Q, k) int32), nearest first.
     """
     q, g = _check_pair(q_packed, g_packed)
+    if exclude_self and len(q) != len(g):
+        raise OptionError("exclude_self needs the queries to be the gallery")
     n_cand = len(g) - (1 if exclude_self else 0)
     k = int(k)
     if k < 1:
@@ -391,6 +455,18 @@ def hamming_topk(
     n_bits = 8 * q.shape[1]
     idx = np.empty((len(q), k), dtype=np.int64)
     dist = np.empty((len(q), k), dtype=np.int32)
+    if _use_numba(backend):
+        from nacscope.analysis import _kernels
+        from nacscope.analysis.hamming import to_words
+
+        qw, gw = to_words(q), to_words(g)
+        block = 8192
+        for s in range(0, len(q), block):
+            e = min(len(q), s + block)
+            _kernels.topk(qw[s:e], gw, k, s if exclude_self else -1, n_bits, idx[s:e], dist[s:e])
+            if progress is not None:
+                progress(e, len(q), "k-NN search")
+        return idx, dist
     block = max(1, min(len(q), BLOCK_PAIRS // max(1, len(g))))
     for s in range(0, len(q), block):
         e = min(len(q), s + block)
@@ -398,17 +474,8 @@ def hamming_topk(
         if exclude_self:
             r = np.arange(e - s)
             d[r, s + r] = n_bits + 1
-        if k < len(g) // 8:
-            # Partition first (O(G)), then sort the k + ties candidates stably: every item closer than
-            # the k-th distance is in, and the tied ones are taken in gallery order.
-            kth = np.partition(d, k - 1, axis=1)[:, k - 1 : k]  # (B, 1)
-            for i in range(e - s):
-                cand = np.flatnonzero(d[i] <= kth[i])
-                o = cand[np.argsort(d[i, cand], kind="stable")[:k]]
-                idx[s + i], dist[s + i] = o, d[i, o]
-        else:
-            o = np.argsort(d, axis=1, kind="stable")[:, :k]
-            idx[s:e], dist[s:e] = o, np.take_along_axis(d, o, axis=1)
+        o = np.argsort(d, axis=1, kind="stable")[:, :k]  # radix sort of small unsigned ints
+        idx[s:e], dist[s:e] = o, np.take_along_axis(d, o, axis=1)
         if progress is not None:
             progress(e, len(q), "k-NN search")
     return idx, dist

@@ -6,7 +6,7 @@ that ``nacscope --help`` stays fast.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,6 +19,7 @@ from nacscope.cli import train  # noqa: F401,E402
 from nacscope.cli import dump  # noqa: F401,E402  layers, dump, regions
 from nacscope.cli import analyze  # noqa: F401,E402  analyze, compare, report
 from nacscope.cli import export  # noqa: F401,E402  export
+from nacscope.cli import demo  # noqa: F401,E402  demo
 from nacscope.cli import inspect  # noqa: F401,E402  inspect (the TUI)
 
 
@@ -31,9 +32,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        Optional[bool],
+        bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
-    ] = None,
+    ] = False,
 ) -> None:
     """Study the activation codes of ReLU networks (Neural Activation Coding)."""
 

@@ -52,6 +52,7 @@ def train_cmd(
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
     bf16: Annotated[Optional[bool], typer.Option("--bf16/--fp32", help="bf16 autocast (default: on with CUDA).")] = None,
     channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Default: on with CUDA.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: 1 for mlp/convnet, else torch's default).")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Quick k-NN / mAP evaluation every N epochs (0: at the end only).")] = None,
     ckpt_every: Annotated[Optional[int], typer.Option("--ckpt-every", help="Also keep epoch_NNNN.pt every N epochs.")] = None,
@@ -80,9 +81,17 @@ def train_cmd(
         batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum,
         warmup_epochs=warmup_epochs, exclude_bias_norm=exclude_bias_norm, augment=augment, hidden=_hidden(hidden),
         head_dim=head_dim, seed=seed, root=root, download=download or None, device=device, bf16=bf16,
-        channels_last=channels_last, compile=compile or None, eval_every=eval_every, ckpt_every=ckpt_every,
+        channels_last=channels_last, threads=threads, compile=compile or None, eval_every=eval_every, ckpt_every=ckpt_every,
         log_every=log_every, stop_after_epochs=stop_after,
     )
+    if resume is not None:
+        from nacscope.training import RESUME_OVERRIDABLE
+
+        fixed = sorted(k for k, v in overrides.items() if v is not None and k not in RESUME_OVERRIDABLE)
+        if fixed or preset:
+            names = ", ".join("--" + k.replace("_", "-") for k in fixed) or "--preset"
+            raise OptionError(f"{names} cannot change when resuming (the run's own settings are used); "
+                              "only --epochs, --stop-after, --eval-every, --ckpt-every, --log-every, --device, --threads, --compile, --root can")
     cfg = apply_preset(preset, overrides)
     main = int(os.environ.get("RANK", "0")) == 0
 

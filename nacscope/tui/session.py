@@ -37,7 +37,7 @@ class Session:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.cs = CodeSet(path)
+        self.cs = _open(path)
         self.requested_path = Path(path)
         self.lock = threading.RLock()
         self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -276,6 +276,21 @@ class Session:
             raise CodeSetError("plane partitions are not available: nacscope.analysis.plane is missing") from None
         with self.lock:
             return plane.codeset_plane(self.cs, a, b, c, layer=layer, progress=progress)
+
+
+def _open(path: str | Path) -> CodeSet:
+    """Open a code set; a file still being written is read without an HDF5 file lock.
+
+    A SWMR reader that holds a lock makes the writer's final reopen (to mark the file complete)
+    fail with "unable to lock file", so a dump would crash because someone watches it.
+    """
+    cs = CodeSet(path)
+    if cs.swmr:
+        import h5py
+
+        cs.f.close()
+        cs.f = h5py.File(cs.path, "r", swmr=True, locking=False)
+    return cs
 
 
 class _InMemoryCodes:

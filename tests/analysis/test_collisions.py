@@ -58,7 +58,8 @@ def test_no_labels_and_no_collisions():
 
 
 @pytest.mark.parametrize("units", [12, 200])
-def test_near_collisions_and_nn(units, digits_codes):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_near_collisions_and_nn(units, digits_codes, backend):
     if units == 12:
         bits, _ = make_codes(5, units=units)
     else:
@@ -68,12 +69,17 @@ def test_near_collisions_and_nn(units, digits_codes):
     d = np.array([[int((bits[i] != bits[j]).sum()) for j in range(n)] for i in range(n)])
     for r in (0, 1, 2):
         pairs = [(i, j) for i, j in itertools.combinations(range(n), 2) if d[i, j] <= r]
-        got = co.near_collisions(pack_bits(bits), r)
+        got = co.near_collisions(pack_bits(bits), r, backend=backend)
         assert got["pairs"] == len(pairs)
         assert got["samples"] == len({i for p in pairs for i in p})
     np.fill_diagonal(d, 10**9)
-    np.testing.assert_array_equal(co.nn_hamming_distances(pack_bits(bits)), d.min(axis=1))
+    np.testing.assert_array_equal(co.nn_hamming_distances(pack_bits(bits), backend=backend), d.min(axis=1))
+    rows = np.array([3, 0, 7])
+    nn, within = co.neighbour_stats(pack_bits(bits), (1, 2), rows=rows, backend=backend)
+    np.testing.assert_array_equal(nn, d.min(axis=1)[rows])
+    np.testing.assert_array_equal(within[1], (d <= 2).sum(axis=1)[rows])
 
 
-def test_single_sample_nn():
-    assert co.nn_hamming_distances(pack_bits(np.ones((1, 5)))).tolist() == [-1]
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_single_sample_nn(backend):
+    assert co.nn_hamming_distances(pack_bits(np.ones((1, 5))), backend=backend).tolist() == [-1]

@@ -128,3 +128,19 @@ def test_compare_common_layers(tmp_path, digits_codes, make_codeset):
     assert res["layers"] == [["fc2", "fc2"]]
     assert res["results"][1]["layers"]["fc2"]["distinct_patterns"] == len(set(map(tuple, layers["fc2"][:, :8])))
     assert res["results"][0]["layers"]["fc2"]["distinct_patterns"] > res["results"][1]["layers"]["fc2"]["distinct_patterns"]
+
+
+def test_import_stays_light_and_segments_reexported():
+    import subprocess
+    import sys
+
+    code = ("import sys, nacscope.analysis as a; heavy = [m for m in ('torch', 'umap', 'sklearn', 'matplotlib', "
+            "'numba') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    import nacscope.analysis as a
+    from nacscope.analysis import segments
+
+    assert a.count_regions_exact is segments.count_regions_exact
+    with pytest.raises(AttributeError):
+        a.no_such_function  # noqa: B018

@@ -18,6 +18,7 @@ def test_trustworthiness_matches_sklearn_on_unpacked_bits(digits_codes):
     assert got == pytest.approx(sk_tw(bits.astype(float), coords, n_neighbors=5, metric="hamming"))
 
 
+@pytest.mark.slow
 def test_umap_projection_stored_and_reused(tmp_path, digits_codes, make_codeset, monkeypatch):
     layers, y = digits_codes
     sub = {"fc2": np.concatenate([layers["fc2"][:400], layers["fc2"][:20]])}  # duplicates: unique=True path

@@ -132,7 +132,8 @@ def test_tie_aware_equals_brute_force(seed):
         (9, 25, 25, 3, True, "dot", True),
     ],
 )
-def test_metrics_equal_reference_on_random_codes(n_bits, n_q, n_g, n_classes, multihot, rank, loo):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_metrics_equal_reference_on_random_codes(n_bits, n_q, n_g, n_classes, multihot, rank, loo, backend):
     rng = np.random.default_rng(n_bits * 100 + n_q)
     # Few distinct codes so that ties are common.
     base = rng.integers(0, 2, (6, n_bits))
@@ -145,7 +146,7 @@ def test_metrics_equal_reference_on_random_codes(n_bits, n_q, n_g, n_classes, mu
         gl = rng.integers(0, n_classes, n_g)
         ql = gl.copy() if loo else rng.integers(0, n_classes, n_q)
     res = rt.retrieval_metrics(pack_bits(qb), pack_bits(gb), ql, gl, n_bits=n_bits, R=10, ks=(5,), radius=2,
-                               knn_k=3, rank=rank, exclude_self=loo)
+                               knn_k=3, rank=rank, exclude_self=loo, backend=backend)
     ref = ref_metrics(qb, gb, ql, gl, R=10, k=5, radius=2, knn_k=3, rank=rank, loo=loo)
     np.testing.assert_allclose(res.ap, ref["ap"], atol=1e-12)
     np.testing.assert_allclose(res.ap_at_r, ref["apR"], atol=1e-12)
@@ -154,19 +155,28 @@ def test_metrics_equal_reference_on_random_codes(n_bits, n_q, n_g, n_classes, mu
     np.testing.assert_array_equal(res.knn_correct, ref["knn"].astype(bool))
 
 
-def test_metrics_equal_reference_on_digits(digits_codes):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_metrics_equal_reference_on_digits(digits_codes, backend):
     layers, y = digits_codes
     bits = layers["fc2"]
     rng = np.random.default_rng(1)
     qi = rng.choice(len(bits), 15, replace=False)
     gi = np.setdiff1d(np.arange(len(bits)), qi)[:300]
     res = rt.retrieval_metrics(pack_bits(bits[qi]), pack_bits(bits[gi]), y[qi], y[gi], n_bits=32, R=50, ks=(5,),
-                               knn_k=3)
+                               knn_k=3, backend=backend)
     ref = ref_metrics(bits[qi], bits[gi], y[qi], y[gi], R=50, k=5, knn_k=3)
     np.testing.assert_allclose(res.ap, ref["ap"], atol=1e-12)
     np.testing.assert_allclose(res.ap_at_r, ref["apR"], atol=1e-12)
     np.testing.assert_allclose(res.precision_radius, ref["prad"], atol=1e-12)
     np.testing.assert_array_equal(res.knn_correct, ref["knn"].astype(bool))
+    tie_ref = []
+    for i in range(len(qi)):
+        keys = (bits[gi] != bits[qi[i]]).sum(1)
+        rels = (y[gi] == y[qi[i]]).astype(np.int64)
+        counts = np.bincount(keys, minlength=34)[None]
+        relc = np.bincount(keys, weights=rels, minlength=34)[None]
+        tie_ref.append(rt.tie_aware_ap_from_histograms(counts, relc)[0])
+    np.testing.assert_allclose(res.tie_ap, tie_ref, atol=1e-12)
     assert 0.1 < res.ap.mean() < 1  # real structure: better than chance (0.1) on digits
 
 
@@ -189,24 +199,28 @@ def test_pr_curve_against_reference():
 
 
 @pytest.mark.parametrize("n_bits", [8, 64, 100, 700])
-def test_hamming_distances_and_topk(n_bits):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_hamming_distances_and_topk(n_bits, backend):
     rng = np.random.default_rng(n_bits)
     qb, gb = rng.integers(0, 2, (5, n_bits)), rng.integers(0, 2, (200, n_bits))
     gb[50] = gb[10]  # a tie
     d = hamming_distances(pack_bits(qb), pack_bits(gb))
     ref = np.array([[ref_distance(a, b) for b in gb] for a in qb])
     np.testing.assert_array_equal(d, ref)
+    if backend == "numpy":  # the torch matrix-product path (what a GPU runs), here on the CPU
+        np.testing.assert_array_equal(hamming_distances(pack_bits(qb), pack_bits(gb), device="cpu"), ref)
     for k in (1, 7, 200):
-        idx, dist = rt.hamming_topk(pack_bits(qb), pack_bits(gb), k)
+        idx, dist = rt.hamming_topk(pack_bits(qb), pack_bits(gb), k, backend=backend)
         for i in range(5):
             want = sorted(range(200), key=lambda j: (ref[i, j], j))[:k]
             assert list(idx[i]) == want
             assert list(dist[i]) == [ref[i, j] for j in want]
 
 
-def test_topk_excludes_self_and_keeps_index_order_on_ties():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_topk_excludes_self_and_keeps_index_order_on_ties(backend):
     g = pack_bits(np.array([[1, 0], [1, 0], [1, 0], [0, 1]]))
-    idx, dist = rt.hamming_topk(g, g, 2, exclude_self=True)
+    idx, dist = rt.hamming_topk(g, g, 2, exclude_self=True, backend=backend)
     assert idx.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1]]
     assert dist.tolist() == [[0, 0], [0, 0], [0, 0], [2, 2]]
 

@@ -83,3 +83,20 @@ def test_gray_small_recipe_on_one_channel():
     out = Augment("gray-small", (0.3,), (0.4,))(x, torch.Generator().manual_seed(0))
     assert out.shape == (8, 1, 8, 8) and torch.isfinite(out).all()
     assert not math.isclose(out.std().item(), 0.0)
+
+
+def test_axis_aligned_grid_equals_affine_grid():
+    import torch.nn.functional as F
+
+    from nacscope.data.augment import _axis_aligned_grid
+
+    theta = crop_flip_theta(50, RECIPES["cifar"], "cpu", torch.Generator().manual_seed(4))
+    for size in (8, 32):
+        torch.testing.assert_close(_axis_aligned_grid(theta, size), F.affine_grid(theta, [50, 3, size, size], align_corners=False))
+
+
+def test_hsv_round_trip():
+    from nacscope.data.augment import _hsv_to_rgb, _rgb_to_hsv
+
+    x = torch.rand(4, 3, 9, 9, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(_hsv_to_rgb(*_rgb_to_hsv(x)), x, atol=1e-6, rtol=0)

@@ -32,7 +32,7 @@ def digits_layers(widths=(32, 16, 10), seed: int = 3) -> tuple[dict[str, np.ndar
 
 
 def write_digits_codeset(path: Path, *, split: bool = True, labels: bool = True, rows: int | None = None) -> Path:
-    """Write the digits code set to ``path`` (complete, renamed on close)."""
+    """Write the digits code set to ``path`` (complete, renamed on close; fixed creation time)."""
     from nacscope.codes import CodeSetWriter, LayerSpec
 
     layers, y, thumbs = digits_layers()
@@ -43,7 +43,7 @@ def write_digits_codeset(path: Path, *, split: bool = True, labels: bool = True,
                        class_names=[f"digit{i}" for i in range(10)] if labels else None,
                        has_query_mask=split, thumbnail_shape=(8, 8, 1),
                        attrs={"dataset": "digits", "split": "all", "checkpoint": "random-mlp (numpy, seed 3)",
-                              "command": "tests/tui/conftest.py"}) as w:
+                              "command": "tests/tui/conftest.py", "created": "2026-11-28T00:00:00+00:00"}) as w:
         for s in range(0, n, 600):
             sl = slice(s, min(n, s + 600))
             w.append({k: v[sl] for k, v in layers.items()}, labels=y[sl] if labels else None,

@@ -47,6 +47,16 @@ def reference(path: Path, tmp: Path) -> dict:
         return analyze_codeset(cs, use_cache=False)
 
 
+def static_text(widget) -> str:
+    """The plain text a Static shows (rich renderables rendered at 200 columns)."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))
+    content = widget.content
+    console.print(content)
+    return console.export_text()
+
+
 def table_rows(table) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 

@@ -51,13 +51,12 @@ class CollisionsScreen(NacScreen):
 
     def on_mount(self) -> None:
         g = self.query_one("#col-groups", DataTable)
-        g.add_column("group", key="group")
-        g.add_column("size", key="size")
-        g.add_column("purity", key="purity")
-        g.add_column("mixed", key="mixed")
-        g.add_column("first rows", key="rows")
+        for key, label, width in (("group", "group", 6), ("size", "size", 6), ("purity", "purity", 6),
+                                  ("mixed", "mixed", 5), ("rows", "first rows", 24)):
+            g.add_column(label, key=key, width=width)
         m = self.query_one("#col-members", DataTable)
-        m.add_columns("row", "label")
+        m.add_column("row", width=7)
+        m.add_column("label", width=16)
         m.border_title = "members (Enter: neighbours)"
         g.focus()
 

@@ -54,7 +54,9 @@ class NeighboursScreen(NacScreen):
 
     def on_mount(self) -> None:
         t = self.query_one("#nb-table", DataTable)
-        t.add_columns("rank", "row", "hamming", "label", "relevant")
+        # Fixed widths: the table keeps its layout while queries change (and in snapshots).
+        for name, width in (("rank", 4), ("row", 7), ("hamming", 7), ("label", 14), ("relevant", 8)):
+            t.add_column(name, width=width)
         if self.query_row is None and self.session.n:
             self.set_query(self._default_query(), push=False)
 

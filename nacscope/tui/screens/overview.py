@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from nacscope.tui.screens.base import NacScreen
@@ -36,10 +36,10 @@ class OverviewScreen(NacScreen):
     BINDINGS = [Binding("enter", "choose_layer", "Use layer", show=False)]
 
     def body(self) -> ComposeResult:
-        with Horizontal(id="ov-top"):
-            yield Static(id="ov-provenance")
-            yield Static(id="ov-samples")
-        with Vertical(id="ov-layers-box"):
+        with VerticalScroll(id="ov-body"):
+            with Horizontal(id="ov-top"):
+                yield Static(id="ov-provenance")
+                yield Static(id="ov-samples")
             yield DataTable(id="ov-layers", cursor_type="row", zebra_stripes=True)
             with Horizontal(id="ov-details"):
                 yield Static(id="ov-layer-detail")

@@ -1,0 +1,105 @@
+"""``nacscope demo``: train NAC (and SimCLR) on digits, dump, analyse, compare with random init, inspect."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nacscope.cli._common import console, err_console, one_line_errors
+from nacscope.cli.app import app
+
+
+@app.command("demo")
+@one_line_errors
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for runs, code sets and the comparison.")] = Path(
+        "nacscope-demo"),
+    tui: Annotated[bool, typer.Option("--tui/--no-tui", help="Open `inspect` on the NAC code set at the end "
+                                                             "(only when standard output is a terminal).")] = True,
+    simclr: Annotated[bool, typer.Option("--simclr/--no-simclr", help="Also train SimCLR for contrast.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Redo every step instead of reusing what OUT holds.")] = False,
+    epochs: Annotated[int, typer.Option("--epochs", hidden=True, help="Training epochs (tests use fewer).")] = 20,
+    bits: Annotated[int, typer.Option("--bits", hidden=True, help="Code length D.")] = 32,
+) -> None:
+    """The main job in one command: NAC vs SimCLR vs random init on digits, CPU, no download, then the TUI."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from nacscope.demo import TITLES, DemoSettings, run_demo
+
+    t0 = time.perf_counter()
+    interactive = tui and sys.stdout.isatty() and console.is_terminal
+    bars: list[Progress] = []
+
+    def bar(description: str, fields: str = ""):
+        p = Progress(f"      {description}", BarColumn(), MofNCompleteColumn(), TextColumn(fields),
+                     TimeRemainingColumn(), console=err_console, transient=True)
+        bars.append(p)
+        return p
+
+    def dump_progress(name: str):
+        p = bar(f"dumping {TITLES[name]}")
+        task = p.add_task("", total=None)
+        p.start()
+
+        def update(done: int, total: int, nbytes: int) -> None:
+            p.update(task, completed=done, total=total)
+            if done >= total:
+                p.stop()
+
+        return update
+
+    def analysis_progress(name: str):
+        p = bar(f"analysing {TITLES[name]}", "{task.fields[msg]}")
+        task = p.add_task("", total=None, msg="")
+        p.start()
+
+        def update(done: int, total: int, message: str) -> None:
+            p.update(task, completed=done, total=max(total, 1), msg=message[:40])
+
+        return update
+
+    def log(line: str) -> None:
+        for p in bars:  # finish the previous step's bars before the next line
+            p.stop()
+        bars.clear()
+        err_console.print(line, highlight=False)
+
+    try:
+        result = run_demo(out, DemoSettings(epochs=epochs, bits=bits, simclr=simclr), force=force, console=err_console,
+                          log=log, dump_progress=dump_progress, analysis_progress=analysis_progress)
+    finally:
+        for p in bars:
+            p.stop()
+    models = tuple(result.analyses)
+    elapsed = time.perf_counter() - t0
+    if interactive:
+        from nacscope.tui import run_inspect
+
+        err_console.print(f"done in {elapsed:.0f} s; opening the TUI on {result.codesets['nac']} (q quits)")
+        run_inspect(result.codesets["nac"], "code")
+        return
+    table = Table(title=f"NAC vs {' vs '.join(TITLES[m] for m in models[1:])} on digits "
+                        f"({result.analyses['nac']['n_samples']:,} samples, {bits}-bit codes)", title_justify="left")
+    table.add_column("metric")
+    for m in models:
+        table.add_column(TITLES[m], justify="right")
+    from nacscope.demo import _fmt
+
+    for r in result.rows:
+        table.add_row(f"{r['metric']} [dim]({r['better']} is better)[/]", *[_fmt(r.get(m)) for m in models])
+    console.print(table)
+    for line in result.verdict:
+        console.print(line, highlight=False)
+    console.print("\nwritten:", highlight=False)
+    for name, path in {**{f"code set ({TITLES[k]})": v for k, v in result.codesets.items()},
+                       **{k: v for k, v in result.files.items()}}.items():
+        console.print(f"  {name:22} {path}", highlight=False)
+    note = f" (reused: {', '.join(result.reused)})" if result.reused else ""
+    console.print(f"done in {elapsed:.0f} s{note}. Browse with: nacscope inspect {result.codesets['nac']}",
+                  highlight=False)

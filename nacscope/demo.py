@@ -1,0 +1,385 @@
+"""``nacscope demo``: the whole journey on scikit-learn's digits, on the CPU, with nothing downloaded.
+
+Steps (each one reused when its result is already in the output folder):
+
+1. train a NAC encoder (``mlp`` 64-256-256, 32-bit code) and, for contrast, a SimCLR one with the
+   same encoder, head and augmentations (:func:`nacscope.training.train`);
+2. take a randomly initialised encoder of the same architecture (seeded);
+3. dump every ReLU site and the code layer of all 1,797 digits for each model into a code set
+   (:func:`nacscope.codes.dump.dump_codes`); the held-out test digits (every 5th) are the
+   retrieval queries, the training digits the gallery;
+4. analyse each code set (:func:`nacscope.analysis.analyze_codeset`, probes included; cached in the
+   files), and write ``comparison.json``, ``comparison.md`` and ``comparison.png``.
+
+The comparison answers the paper's claim with numbers: does NAC training put the data into more
+distinct linear regions (activation patterns of the whole network, and distinct codes) and retrieve
+better than SimCLR and a random initialisation?
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from nacscope.errors import OptionError
+
+MODELS = ("nac", "simclr", "random")
+TITLES = {"nac": "NAC", "simclr": "SimCLR", "random": "random init"}
+Log = Callable[[str], None]
+
+
+@dataclass
+class DemoSettings:
+    """What the demo trains; changing any of it retrains (or refuses without ``force``)."""
+
+    epochs: int = 20
+    bits: int = 32
+    hidden: tuple[int, ...] = (256, 256)
+    seed: int = 0
+    simclr: bool = True
+    dataset: str = "digits"
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise OptionError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.bits < 1:
+            raise OptionError(f"--bits must be >= 1, got {self.bits}")
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return MODELS if self.simclr else ("nac", "random")
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: code sets, analyses, the comparison table, figure, timings."""
+
+    out: Path
+    codesets: dict[str, Path]
+    analyses: dict[str, dict]
+    rows: list[dict]
+    files: dict[str, Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    verdict: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- train
+def _train_config(settings: DemoSettings, objective: str):
+    from nacscope.training import TrainConfig
+
+    return TrainConfig(dataset=settings.dataset, arch="mlp", objective=objective, bits=settings.bits,
+                       epochs=settings.epochs, hidden=list(settings.hidden), seed=settings.seed, device="cpu",
+                       eval_every=0, ckpt_every=0)
+
+
+_KEYS = ("dataset", "arch", "objective", "bits", "hidden", "seed")
+
+
+def train_or_reuse(settings: DemoSettings, objective: str, run_dir: Path, *, force: bool, console=None,
+                   log: Log = print) -> tuple[Path, bool]:
+    """Train ``objective`` into ``run_dir`` unless a finished run with the same settings is there.
+
+    Returns ``(checkpoint path, reused)``. An unfinished run with the same settings is resumed; a run
+    with other settings is refused unless ``force``.
+    """
+    from nacscope.nets.checkpoint import read_checkpoint
+    from nacscope.training import train
+
+    cfg = _train_config(settings, objective)
+    ckpt = run_dir / "last.pt"
+    resume = False
+    if ckpt.is_file() and not force:
+        state = read_checkpoint(ckpt)
+        saved = state.get("config", {})
+        if any(saved.get(k) != getattr(cfg, k) for k in _KEYS) or saved.get("epochs") != cfg.epochs:
+            raise OptionError(f"{run_dir} holds a run with other settings; use --force to redo the demo, "
+                              "or another --out")
+        if int(state.get("epoch", 0)) >= cfg.epochs:
+            return ckpt, True
+        resume = True
+        log(f"resuming {TITLES[objective]} training from epoch {state.get('epoch')}")
+    result = train(cfg, run_dir, resume=resume, force=force and not resume, progress=True, console=console)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return ckpt, False
+
+
+# ----------------------------------------------------------------------------------------------- dump
+def _query_mask(settings: DemoSettings, indices: np.ndarray) -> np.ndarray:
+    """Held-out test samples are the queries; the training samples form the gallery."""
+    from nacscope.data import load_dataset
+
+    test = load_dataset(settings.dataset, "test").indices.numpy()
+    return np.isin(indices, test)
+
+
+def load_demo_model(settings: DemoSettings, name: str, ckpt: Path | None):
+    """(model in eval mode, provenance dict) for ``nac`` / ``simclr`` (from ``ckpt``) or ``random``."""
+    from nacscope.data import load_dataset
+    from nacscope.nets import load_checkpoint, random_init
+
+    if name == "random":
+        data = load_dataset(settings.dataset, "all")
+        model = random_init("mlp", settings.bits, settings.seed, data.channels, data.image_size,
+                            hidden=tuple(settings.hidden))
+        return model, {"path": f"random-init:mlp:{settings.bits}:seed={settings.seed}", "sha256": "",
+                       "mean": None, "std": None, "arch": "mlp", "bits": settings.bits}
+    assert ckpt is not None
+    return load_checkpoint(ckpt)
+
+
+def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Path, *, force: bool,
+                  progress: Callable[[int, int, int], None] | None = None) -> tuple[Path, bool]:
+    """Dump every ReLU site and the code layer of the whole dataset; reuse a dump of the same model."""
+    import torch
+
+    from nacscope.codes import CodeSet
+    from nacscope.codes.capture import list_sites, select_sites
+    from nacscope.codes.dump import DumpInput, dump_codes
+    from nacscope.data import load_dataset
+
+    model, meta = load_demo_model(settings, name, ckpt)
+    if out.exists() and not force:
+        try:
+            with CodeSet(out) as cs:
+                a = cs.attrs
+                if cs.complete and a.get("checkpoint") == meta["path"] and a.get("checkpoint_sha256") == meta["sha256"]:
+                    return out, True
+        except Exception:  # unreadable or foreign: dump again
+            pass
+    data = load_dataset(settings.dataset, "all")
+    mean = tuple(meta.get("mean") or data.mean)
+    std = tuple(meta.get("std") or data.std)
+
+    def normalize(x: torch.Tensor) -> torch.Tensor:
+        m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+        return (x.float() / 255.0 - m) / s  # (B, C, H, W)
+
+    sites = select_sites(list_sites(model.eval(), normalize(data.images[:2])), ["all"])
+    indices = data.indices.numpy()
+    attrs = {
+        "command": "nacscope demo",
+        "dataset": settings.dataset,
+        "split": "all",
+        "checkpoint": meta["path"],
+        "checkpoint_sha256": meta["sha256"],
+        "config": {"demo_model": name, "settings": asdict(settings), "queries": "test split (every 5th sample)",
+                   "normalization": {"mean": list(mean), "std": list(std)}},
+    }
+    dinput = DumpInput(data.images, normalize, data.labels, data.indices, data.class_names,
+                       _query_mask(settings, indices))
+    dump_codes(model, dinput, out, sites, batch_size=512, device="cpu", features=True, thumbnails=32,
+               attrs=attrs, force=True, progress=progress)
+    return out, False
+
+
+# -------------------------------------------------------------------------------------------- compare
+def comparison_rows(analyses: dict[str, dict]) -> list[dict]:
+    """One row per metric, one column per model, from ``analyze_codeset`` results (code layer + network)."""
+
+    def get(res: dict, *path: str) -> Any:
+        for p in path:
+            if res is None:
+                return None
+            res = res.get(p)
+        return res
+
+    def network(res: dict) -> Any:
+        cum = res.get("cumulative") or {}
+        return list(cum.values())[-1]["distinct_patterns"] if cum else None
+
+    metrics = [
+        ("linear regions occupied (whole network: distinct patterns of all ReLUs + code)", network, "higher"),
+        ("distinct codes (code layer)", lambda r: get(r, "layers", "code", "distinct_patterns"), "higher"),
+        ("samples sharing their code with another sample", lambda r: get(r, "layers", "code", "samples_in_collisions"),
+         "lower"),
+        ("mAP (Hamming, test queries vs train gallery)", lambda r: get(r, "retrieval", "code", "map"), "higher"),
+        ("k-NN accuracy (codes, Hamming)", lambda r: get(r, "retrieval", "code", "knn_accuracy"), "higher"),
+        ("probe: logistic regression on codes", lambda r: get(r, "probes", "code", "logistic_codes"), "higher"),
+        ("probe: linear on features h", lambda r: get(r, "probes", "code", "linear_features"), "higher"),
+        ("dead or stuck code bits", lambda r: (get(r, "layers", "code", "dead_bits") or 0)
+         + (get(r, "layers", "code", "stuck_bits") or 0), "lower"),
+    ]
+    return [{"metric": m, "better": better, **{name: fn(res) for name, res in analyses.items()}}
+            for m, fn, better in metrics]
+
+
+def verdict(rows: list[dict], models: tuple[str, ...]) -> list[str]:
+    """Plain sentences: does NAC beat each other model on regions and retrieval (whichever way it goes)."""
+    out = []
+    wanted = {"linear regions occupied": "linear regions", "distinct codes": "distinct codes", "mAP": "mAP",
+              "k-NN accuracy": "k-NN accuracy"}
+    for other in models:
+        if other == "nac":
+            continue
+        parts = []
+        for row in rows:
+            label = next((v for k, v in wanted.items() if row["metric"].startswith(k)), None)
+            a, b = row.get("nac"), row.get(other)
+            if label is None or a is None or b is None:
+                continue
+            fmt = (lambda v: f"{v:,}") if isinstance(a, int) else (lambda v: f"{v:.3f}")
+            word = "more" if a > b else "fewer" if a < b else "as many"
+            if not isinstance(a, int):
+                word = "higher" if a > b else "lower" if a < b else "equal"
+            parts.append(f"{label} {fmt(a)} vs {fmt(b)} ({word})")
+        out.append(f"NAC vs {TITLES[other]}: " + "; ".join(parts))
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    return f"{float(v):.3f}"
+
+
+def comparison_markdown(rows: list[dict], models: tuple[str, ...], n_samples: int, lines: list[str]) -> str:
+    head = "| metric | " + " | ".join(TITLES[m] for m in models) + " |"
+    sep = "|---|" + "---:|" * len(models)
+    body = [f"| {r['metric']} ({r['better']} is better) | " + " | ".join(_fmt(r.get(m)) for m in models) + " |"
+            for r in rows]
+    return "\n".join([f"# nacscope demo: {n_samples:,} digits", "", head, sep, *body, "", *[f"- {l}" for l in lines], ""])
+
+
+def comparison_figure(analyses: dict[str, dict], rows: list[dict], path: Path) -> Path:
+    """Two panels: distinct patterns per layer (cumulative, i.e. regions of the network up to that layer),
+    and the retrieval / probe scores, one bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(analyses)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    layers = list(next(iter(analyses.values()))["cumulative"])
+    width = 0.8 / len(models)
+    for i, m in enumerate(models):
+        cum = analyses[m]["cumulative"]
+        ax1.bar(np.arange(len(layers)) + i * width, [cum[l]["distinct_patterns"] for l in layers], width,
+                label=TITLES[m])
+    ax1.set_xticks(np.arange(len(layers)) + width * (len(models) - 1) / 2)
+    ax1.set_xticklabels(layers, rotation=20, ha="right", fontsize=8)
+    n = next(iter(analyses.values()))["n_samples"]
+    ax1.axhline(n, color="gray", lw=0.8, ls="--")
+    ax1.set_ylabel(f"distinct activation patterns (of {n:,} samples)")
+    ax1.set_title("linear regions occupied, up to each layer")
+    ax1.legend(fontsize=8)
+    scores = [r for r in rows if isinstance(r.get(models[0]), float)]
+    for i, m in enumerate(models):
+        ax2.bar(np.arange(len(scores)) + i * width, [r.get(m) or 0 for r in scores], width, label=TITLES[m])
+    ax2.set_xticks(np.arange(len(scores)) + width * (len(models) - 1) / 2)
+    ax2.set_xticklabels([r["metric"].split(" (")[0] for r in scores], rotation=20, ha="right", fontsize=8)
+    ax2.set_ylim(0, 1)
+    ax2.set_title("retrieval and probes (held-out queries)")
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".partial.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- run
+def run_demo(
+    out: str | Path = "nacscope-demo",
+    settings: DemoSettings | None = None,
+    *,
+    force: bool = False,
+    console=None,
+    log: Log = print,
+    dump_progress: Callable[[str], Callable[[int, int, int], None] | None] | None = None,
+    analysis_progress: Callable[[str], Callable[[int, int, str], None] | None] | None = None,
+) -> DemoResult:
+    """Train, dump, analyse and compare NAC, SimCLR and random init on digits (see the module docstring).
+
+    Args:
+        out: the output folder (created); re-running reuses what is there.
+        settings: what to train (defaults: :class:`DemoSettings`).
+        force: redo every step.
+        console: a rich Console for training progress bars.
+        log: receives one line per step.
+        dump_progress, analysis_progress: factories of per-model progress callbacks.
+    """
+    import torch
+
+    from nacscope.analysis import analyze_codeset
+    from nacscope.codes import CodeSet
+
+    settings = settings or DemoSettings()
+    settings.check()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    seconds: dict[str, float] = {}
+    reused: list[str] = []
+    ckpts: dict[str, Path | None] = {"random": None}
+    n_steps = 3 * len(settings.models) - 1
+    step = 0
+
+    def stage(text: str) -> None:
+        nonlocal step
+        step += 1
+        log(f"[{step}/{n_steps}] {text}")
+
+    for name in settings.models:
+        if name == "random":
+            continue
+        stage(f"training {TITLES[name]} on {settings.dataset} ({settings.epochs} epochs, mlp {settings.hidden}, "
+              f"{settings.bits} bits)")
+        t0 = time.perf_counter()
+        ckpts[name], was = train_or_reuse(settings, name, out / f"{name}-run", force=force, console=console, log=log)
+        seconds[f"train {name}"] = time.perf_counter() - t0
+        if was:
+            reused.append(f"{name} checkpoint")
+            log(f"      reusing {ckpts[name]}")
+    codesets: dict[str, Path] = {}
+    for name in settings.models:
+        stage(f"dumping {TITLES[name]} activation patterns")
+        t0 = time.perf_counter()
+        cb = dump_progress(name) if dump_progress else None
+        codesets[name], was = dump_or_reuse(settings, name, ckpts[name], out / f"{name}.h5", force=force, progress=cb)
+        seconds[f"dump {name}"] = time.perf_counter() - t0
+        if was:
+            reused.append(f"{name} code set")
+            log(f"      reusing {codesets[name]}")
+    analyses: dict[str, dict] = {}
+    for name in settings.models:
+        stage(f"analysing {TITLES[name]} (regions, collisions, retrieval, probes)")
+        t0 = time.perf_counter()
+        with CodeSet(codesets[name]) as cs:
+            cb = analysis_progress(name) if analysis_progress else None
+            analyses[name] = analyze_codeset(cs, probes=True, progress=cb)
+        seconds[f"analyse {name}"] = time.perf_counter() - t0
+    rows = comparison_rows(analyses)
+    lines = verdict(rows, settings.models)
+    n = next(iter(analyses.values()))["n_samples"]
+    files = {
+        "table": out / "comparison.md",
+        "json": out / "comparison.json",
+        "figure": out / "comparison.png",
+    }
+    _write_text(files["table"], comparison_markdown(rows, settings.models, n, lines))
+    _write_text(files["json"], json.dumps({"settings": asdict(settings), "rows": rows, "verdict": lines,
+                                           "codesets": {k: str(v) for k, v in codesets.items()}}, indent=1))
+    comparison_figure(analyses, rows, files["figure"])
+    return DemoResult(out, codesets, analyses, rows, files, seconds, reused, lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+__all__ = ["DemoResult", "DemoSettings", "MODELS", "comparison_rows", "load_demo_model", "run_demo", "verdict"]
