@@ -43,12 +43,16 @@ class DemoSettings:
     seed: int = 0
     simclr: bool = True
     dataset: str = "digits"
+    segment_pairs: int = 20  # segments between random pairs of test digits
+    segment_points: int = 2000  # points sampled along each segment
 
     def check(self) -> None:
         if self.epochs < 1:
             raise OptionError(f"--epochs must be >= 1, got {self.epochs}")
         if self.bits < 1:
             raise OptionError(f"--bits must be >= 1, got {self.bits}")
+        if self.segment_pairs < 1 or self.segment_points < 2:
+            raise OptionError("segments need at least 1 pair and 2 points")
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -81,6 +85,25 @@ def _train_config(settings: DemoSettings, objective: str):
 _KEYS = ("dataset", "arch", "objective", "bits", "hidden", "seed")
 
 
+def existing_run(settings: DemoSettings, objective: str, run_dir: Path) -> dict | None:
+    """The checkpoint state in ``run_dir`` if it is a run with these settings; None if there is none.
+
+    Raises:
+        OptionError: ``run_dir`` holds a run with other settings.
+    """
+    from nacscope.nets.checkpoint import read_checkpoint
+
+    ckpt = run_dir / "last.pt"
+    if not ckpt.is_file():
+        return None
+    cfg = _train_config(settings, objective)
+    state = read_checkpoint(ckpt)
+    saved = state.get("config", {})
+    if any(saved.get(k) != getattr(cfg, k) for k in _KEYS) or saved.get("epochs") != cfg.epochs:
+        raise OptionError(f"{run_dir} holds a run with other settings; use --force to redo the demo, or another --out")
+    return state
+
+
 def train_or_reuse(settings: DemoSettings, objective: str, run_dir: Path, *, force: bool, console=None,
                    log: Log = print) -> tuple[Path, bool]:
     """Train ``objective`` into ``run_dir`` unless a finished run with the same settings is there.
@@ -88,23 +111,17 @@ def train_or_reuse(settings: DemoSettings, objective: str, run_dir: Path, *, for
     Returns ``(checkpoint path, reused)``. An unfinished run with the same settings is resumed; a run
     with other settings is refused unless ``force``.
     """
-    from nacscope.nets.checkpoint import read_checkpoint
     from nacscope.training import train
 
     cfg = _train_config(settings, objective)
     ckpt = run_dir / "last.pt"
-    resume = False
-    if ckpt.is_file() and not force:
-        state = read_checkpoint(ckpt)
-        saved = state.get("config", {})
-        if any(saved.get(k) != getattr(cfg, k) for k in _KEYS) or saved.get("epochs") != cfg.epochs:
-            raise OptionError(f"{run_dir} holds a run with other settings; use --force to redo the demo, "
-                              "or another --out")
-        if int(state.get("epoch", 0)) >= cfg.epochs:
-            return ckpt, True
-        resume = True
-        log(f"resuming {TITLES[objective]} training from epoch {state.get('epoch')}")
-    result = train(cfg, run_dir, resume=resume, force=force and not resume, progress=True, console=console)
+    state = None if force else existing_run(settings, objective, run_dir)
+    if state is not None and int(state.get("epoch", 0)) >= cfg.epochs:
+        return ckpt, True
+    if state is not None:
+        log(f"      resuming {TITLES[objective]} training from epoch {state.get('epoch')}")
+    result = train(cfg, run_dir, resume=state is not None, force=force and state is None, progress=True,
+                   console=console)
     if result.interrupted:
         raise KeyboardInterrupt
     return ckpt, False
@@ -180,8 +197,56 @@ def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Pat
     return out, False
 
 
+# -------------------------------------------------------------------------------------------- analyse
+def analyse(path: Path, progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """``analyze_codeset`` of every layer (regions, collisions, retrieval; cached in the file), plus the
+    probes of the code layer only (probes of the 256-unit layers cost ~10x more and say little more)."""
+    from nacscope.analysis import analyze_codeset
+    from nacscope.analysis.probes import analyze_probes
+    from nacscope.codes import CodeSet
+
+    with CodeSet(path) as cs:
+        res = analyze_codeset(cs, progress=progress)
+        res["probes"] = {"code": analyze_probes(cs, "code", progress=progress)}
+    return res
+
+
+def segments_or_reuse(settings: DemoSettings, model, meta: dict, path: Path) -> dict:
+    """Linear regions crossed along segments between random pairs of held-out digits (all ReLU sites).
+
+    Counted by dense sampling (``settings.segment_points`` points per segment): a lower bound of the exact count
+    (:func:`nacscope.analysis.segments.count_regions_exact` walks boundaries exactly but takes ~10x
+    longer than the demo's budget on a 2-core CPU; ``examples/compare_models.py`` uses it). Stored
+    in ``path`` (JSON) with the model it was computed for, and reused.
+    """
+    from nacscope.analysis.segments import count_regions_dense, sample_pairs
+    from nacscope.data import load_dataset
+
+    params = {"model": meta["path"], "sha256": meta["sha256"], "pairs": settings.segment_pairs,
+              "points": settings.segment_points,
+              "split": "test", "seed": 0}
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("params") == params:
+                return saved
+        except ValueError:
+            pass
+    data = load_dataset(settings.dataset, "test")
+    mean, std = tuple(meta.get("mean") or data.mean), tuple(meta.get("std") or data.std)
+    import torch
+
+    x = (data.images.float() / 255.0 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    pairs = sample_pairs(len(x), settings.segment_pairs, seed=0)  # (P, 2)
+    counts = count_regions_dense(model, x[pairs[:, 0]], x[pairs[:, 1]], n=settings.segment_points)  # (P,)
+    result = {"params": params, "method": "dense", "counts": counts.tolist(), "mean": float(counts.mean()),
+              "median": float(np.median(counts))}
+    _write_text(path, json.dumps(result))
+    return result
+
+
 # -------------------------------------------------------------------------------------------- compare
-def comparison_rows(analyses: dict[str, dict]) -> list[dict]:
+def comparison_rows(analyses: dict[str, dict], settings: DemoSettings | None = None) -> list[dict]:
     """One row per metric, one column per model, from ``analyze_codeset`` results (code layer + network)."""
 
     def get(res: dict, *path: str) -> Any:
@@ -195,17 +260,22 @@ def comparison_rows(analyses: dict[str, dict]) -> list[dict]:
         cum = res.get("cumulative") or {}
         return list(cum.values())[-1]["distinct_patterns"] if cum else None
 
+    settings = settings or DemoSettings()
     metrics = [
-        ("linear regions occupied (whole network: distinct patterns of all ReLUs + code)", network, "higher"),
-        ("distinct codes (code layer)", lambda r: get(r, "layers", "code", "distinct_patterns"), "higher"),
+        ("linear regions occupied (whole network: distinct patterns of all ReLUs + code)", network,
+         "paper: NAC higher"),
+        ("linear regions crossed along a segment between two test digits (mean of "
+         f"{settings.segment_pairs}, all ReLUs, {settings.segment_points:,}-point sampling: a lower bound)",
+         lambda r: get(r, "segments", "mean"), "paper: NAC higher"),
+        ("distinct codes (code layer)", lambda r: get(r, "layers", "code", "distinct_patterns"), "paper: NAC higher"),
         ("samples sharing their code with another sample", lambda r: get(r, "layers", "code", "samples_in_collisions"),
-         "lower"),
-        ("mAP (Hamming, test queries vs train gallery)", lambda r: get(r, "retrieval", "code", "map"), "higher"),
-        ("k-NN accuracy (codes, Hamming)", lambda r: get(r, "retrieval", "code", "knn_accuracy"), "higher"),
-        ("probe: logistic regression on codes", lambda r: get(r, "probes", "code", "logistic_codes"), "higher"),
-        ("probe: linear on features h", lambda r: get(r, "probes", "code", "linear_features"), "higher"),
+         "lower is better"),
+        ("mAP (Hamming, test queries vs train gallery)", lambda r: get(r, "retrieval", "code", "map"), "higher is better"),
+        ("k-NN accuracy (codes, Hamming)", lambda r: get(r, "retrieval", "code", "knn_accuracy"), "higher is better"),
+        ("probe: logistic regression on codes", lambda r: get(r, "probes", "code", "logistic_codes"), "higher is better"),
+        ("probe: linear on features h", lambda r: get(r, "probes", "code", "linear_features"), "higher is better"),
         ("dead or stuck code bits", lambda r: (get(r, "layers", "code", "dead_bits") or 0)
-         + (get(r, "layers", "code", "stuck_bits") or 0), "lower"),
+         + (get(r, "layers", "code", "stuck_bits") or 0), "lower is better"),
     ]
     return [{"metric": m, "better": better, **{name: fn(res) for name, res in analyses.items()}}
             for m, fn, better in metrics]
@@ -214,7 +284,8 @@ def comparison_rows(analyses: dict[str, dict]) -> list[dict]:
 def verdict(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     """Plain sentences: does NAC beat each other model on regions and retrieval (whichever way it goes)."""
     out = []
-    wanted = {"linear regions occupied": "linear regions", "distinct codes": "distinct codes", "mAP": "mAP",
+    wanted = {"linear regions occupied": "regions occupied", "linear regions crossed": "regions along segments",
+              "distinct codes": "distinct codes", "mAP": "mAP",
               "k-NN accuracy": "k-NN accuracy"}
     for other in models:
         if other == "nac":
@@ -225,7 +296,7 @@ def verdict(rows: list[dict], models: tuple[str, ...]) -> list[str]:
             a, b = row.get("nac"), row.get(other)
             if label is None or a is None or b is None:
                 continue
-            fmt = (lambda v: f"{v:,}") if isinstance(a, int) else (lambda v: f"{v:.3f}")
+            fmt = (lambda v: f"{v:,}") if isinstance(a, int) else (lambda v: f"{v:.1f}") if a > 1 else (lambda v: f"{v:.3f}")
             word = "more" if a > b else "fewer" if a < b else "as many"
             if not isinstance(a, int):
                 word = "higher" if a > b else "lower" if a < b else "equal"
@@ -239,50 +310,59 @@ def _fmt(v: Any) -> str:
         return "-"
     if isinstance(v, (int, np.integer)):
         return f"{int(v):,}"
-    return f"{float(v):.3f}"
+    return f"{float(v):.1f}" if abs(float(v)) > 1 else f"{float(v):.3f}"
 
 
 def comparison_markdown(rows: list[dict], models: tuple[str, ...], n_samples: int, lines: list[str]) -> str:
     head = "| metric | " + " | ".join(TITLES[m] for m in models) + " |"
     sep = "|---|" + "---:|" * len(models)
-    body = [f"| {r['metric']} ({r['better']} is better) | " + " | ".join(_fmt(r.get(m)) for m in models) + " |"
+    body = [f"| {r['metric']} ({r['better']}) | " + " | ".join(_fmt(r.get(m)) for m in models) + " |"
             for r in rows]
     return "\n".join([f"# nacscope demo: {n_samples:,} digits", "", head, sep, *body, "", *[f"- {l}" for l in lines], ""])
 
 
 def comparison_figure(analyses: dict[str, dict], rows: list[dict], path: Path) -> Path:
-    """Two panels: distinct patterns per layer (cumulative, i.e. regions of the network up to that layer),
-    and the retrieval / probe scores, one bar per model."""
+    """Three panels: distinct activation patterns of each layer, regions crossed
+    along segments between test digits, and the retrieval / probe scores; one bar per model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     models = list(analyses)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [3, 1.3, 3]})
     layers = list(next(iter(analyses.values()))["cumulative"])
     width = 0.8 / len(models)
     for i, m in enumerate(models):
-        cum = analyses[m]["cumulative"]
-        ax1.bar(np.arange(len(layers)) + i * width, [cum[l]["distinct_patterns"] for l in layers], width,
+        per = analyses[m]["layers"]
+        ax1.bar(np.arange(len(layers)) + i * width, [per[l]["distinct_patterns"] for l in layers], width,
                 label=TITLES[m])
     ax1.set_xticks(np.arange(len(layers)) + width * (len(models) - 1) / 2)
     ax1.set_xticklabels(layers, rotation=20, ha="right", fontsize=8)
     n = next(iter(analyses.values()))["n_samples"]
     ax1.axhline(n, color="gray", lw=0.8, ls="--")
     ax1.set_ylabel(f"distinct activation patterns (of {n:,} samples)")
-    ax1.set_title("linear regions occupied, up to each layer")
+    ax1.set_title("distinct activation patterns of each layer", fontsize=10)
     ax1.legend(fontsize=8)
-    scores = [r for r in rows if isinstance(r.get(models[0]), float)]
+    seg = [analyses[m].get("segments") or {} for m in models]
+    ax2.bar(np.arange(len(models)), [s.get("mean", 0) for s in seg], 0.6,
+            color=[f"C{i}" for i in range(len(models))])
+    for i, s in enumerate(seg):
+        if s.get("counts"):
+            ax2.plot(np.full(len(s["counts"]), i) + np.linspace(-0.2, 0.2, len(s["counts"])), s["counts"], "k.", ms=3)
+    ax2.set_xticks(np.arange(len(models)))
+    ax2.set_xticklabels([TITLES[m] for m in models], fontsize=8)
+    ax2.set_title("regions crossed between\ntwo test digits", fontsize=10)
+    scores = [r for r in rows if isinstance(r.get(models[0]), float) and not r["metric"].startswith("linear regions")]
     for i, m in enumerate(models):
-        ax2.bar(np.arange(len(scores)) + i * width, [r.get(m) or 0 for r in scores], width, label=TITLES[m])
-    ax2.set_xticks(np.arange(len(scores)) + width * (len(models) - 1) / 2)
-    ax2.set_xticklabels([r["metric"].split(" (")[0] for r in scores], rotation=20, ha="right", fontsize=8)
-    ax2.set_ylim(0, 1)
-    ax2.set_title("retrieval and probes (held-out queries)")
+        ax3.bar(np.arange(len(scores)) + i * width, [r.get(m) or 0 for r in scores], width, label=TITLES[m])
+    ax3.set_xticks(np.arange(len(scores)) + width * (len(models) - 1) / 2)
+    ax3.set_xticklabels([r["metric"].split(" (")[0] for r in scores], rotation=20, ha="right", fontsize=8)
+    ax3.set_ylim(0, 1)
+    ax3.set_title("retrieval and probes (held-out queries)", fontsize=10)
     fig.tight_layout()
     tmp = path.with_name(path.name + ".partial.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
     return path
@@ -311,9 +391,6 @@ def run_demo(
     """
     import torch
 
-    from nacscope.analysis import analyze_codeset
-    from nacscope.codes import CodeSet
-
     settings = settings or DemoSettings()
     settings.check()
     out = Path(out)
@@ -324,6 +401,10 @@ def run_demo(
     seconds: dict[str, float] = {}
     reused: list[str] = []
     ckpts: dict[str, Path | None] = {"random": None}
+    if not force:  # refuse a folder holding other settings before doing anything
+        for name in settings.models:
+            if name != "random":
+                existing_run(settings, name, out / f"{name}-run")
     n_steps = 3 * len(settings.models) - 1
     step = 0
 
@@ -355,13 +436,14 @@ def run_demo(
             log(f"      reusing {codesets[name]}")
     analyses: dict[str, dict] = {}
     for name in settings.models:
-        stage(f"analysing {TITLES[name]} (regions, collisions, retrieval, probes)")
+        stage(f"analysing {TITLES[name]} (regions, segments, collisions, retrieval, probes)")
         t0 = time.perf_counter()
-        with CodeSet(codesets[name]) as cs:
-            cb = analysis_progress(name) if analysis_progress else None
-            analyses[name] = analyze_codeset(cs, probes=True, progress=cb)
+        cb = analysis_progress(name) if analysis_progress else None
+        analyses[name] = analyse(codesets[name], progress=cb)
+        model, meta = load_demo_model(settings, name, ckpts[name])
+        analyses[name]["segments"] = segments_or_reuse(settings, model, meta, out / f"{name}.segments.json")
         seconds[f"analyse {name}"] = time.perf_counter() - t0
-    rows = comparison_rows(analyses)
+    rows = comparison_rows(analyses, settings)
     lines = verdict(rows, settings.models)
     n = next(iter(analyses.values()))["n_samples"]
     files = {

@@ -154,5 +154,6 @@ def simclr_loss(
     rows = torch.arange(2 * b, device=q.device)
     own = rank * 2 * b + rows  # column of each row's own key
     partner = rank * 2 * b + (rows + b) % (2 * b)
-    sim = sim.masked_fill(F.one_hot(own, sim.shape[1]).bool(), float("-inf"))
+    cols = torch.arange(sim.shape[1], device=q.device)
+    sim = sim.masked_fill(cols[None, :] == own[:, None], float("-inf"))  # drop self-similarity
     return F.cross_entropy(sim, partner)

@@ -171,7 +171,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
     groups = param_groups(model, cfg.weight_decay, cfg.exclude_bias_norm)
     fused = {"fused": True} if device.type == "cuda" else {}
     if cfg.optimizer == "lars":
-        from timm.optim import Lars
+        try:
+            from timm.optim import Lars
+        except ImportError:
+            raise OptionError("--optimizer lars needs timm (pip install timm), or choose sgd or adamw") from None
 
         return Lars(groups, lr=cfg.lr, momentum=cfg.momentum, trust_coeff=0.001)
     if cfg.optimizer == "sgd":
@@ -523,7 +526,7 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     if progress and main:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
                        TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[rate]} img/s"),
                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
     total_steps = cfg.epochs * steps_per_epoch

@@ -102,55 +102,54 @@ def test_simclr_matches_slow_reference(b, d, t):
 # ----------------------------------------------------------------------------- 1 process vs 2 gloo ranks
 
 
-def _rank_worker(rank: int, world: int, init_file: str, inputs: dict, out_dir: str) -> None:
+def _rank_worker(rank: int, world: int, init_file: str, cases: list[dict], out_dir: str) -> None:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        b = inputs["a_1"].shape[0] // world
-        rows = slice(rank * b, (rank + 1) * b)
-        local = {k: inputs[k][rows].clone().requires_grad_() for k in ("a_1", "a_2", "l_1", "l_2")}
-        big_b = inputs["a_1"].shape[0]
-        flips = torch.cat([inputs["flips"][rows], inputs["flips"][big_b + rank * b : big_b + (rank + 1) * b]])
-        loss = nac_loss(local["a_1"], local["a_2"], local["l_1"], local["l_2"], inputs["p"], flips, gather=True)
-        loss.backward()
-        s_in = {k: inputs[k][rows].clone().requires_grad_() for k in ("a_1", "a_2")}
-        s_loss = simclr_loss(s_in["a_1"], s_in["a_2"], 0.3, gather=True)
-        s_loss.backward()
-        torch.save(
-            {"loss": loss.detach(), "grads": {k: v.grad for k, v in local.items()},
-             "s_loss": s_loss.detach(), "s_grads": {k: v.grad for k, v in s_in.items()}},
-            os.path.join(out_dir, f"rank{rank}.pt"),
-        )
+        results = []
+        for inputs in cases:
+            big_b = inputs["a_1"].shape[0]
+            b = big_b // world
+            rows = slice(rank * b, (rank + 1) * b)
+            local = {k: inputs[k][rows].clone().requires_grad_() for k in ("a_1", "a_2", "l_1", "l_2")}
+            flips = torch.cat([inputs["flips"][rows], inputs["flips"][big_b + rank * b : big_b + (rank + 1) * b]])
+            loss = nac_loss(local["a_1"], local["a_2"], local["l_1"], local["l_2"], inputs["p"], flips, gather=True)
+            loss.backward()
+            s_in = {k: inputs[k][rows].clone().requires_grad_() for k in ("a_1", "a_2")}
+            s_loss = simclr_loss(s_in["a_1"], s_in["a_2"], 0.3, gather=True)
+            s_loss.backward()
+            results.append({"loss": loss.detach(), "grads": {k: v.grad for k, v in local.items()},
+                            "s_loss": s_loss.detach(), "s_grads": {k: v.grad for k, v in s_in.items()}})
+        torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("p", [0.1, 0.4])
-def test_two_gloo_processes_match_one(tmp_path, p):
+def test_two_gloo_processes_match_one(tmp_path):
+    """Each rank holds half the global batch; the mean of the rank losses and the rank gradients / world
+    (what DDP's gradient averaging gives) equal the single-process loss and gradients, for NAC and SimCLR."""
     big_b, d, world = 6, 5, 2
-    a_1, a_2, l_1, l_2 = _inputs(big_b, d, seed=11)
-    flips = draw_flips((2 * big_b, d), p, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    inputs = {"a_1": a_1, "a_2": a_2, "l_1": l_1, "l_2": l_2, "flips": flips, "p": p}
-
-    single = {k: v.clone().requires_grad_() for k, v in (("a_1", a_1), ("a_2", a_2), ("l_1", l_1), ("l_2", l_2))}
-    loss = nac_loss(single["a_1"], single["a_2"], single["l_1"], single["l_2"], p, flips)
-    loss.backward()
-    s_single = {k: v.clone().requires_grad_() for k, v in (("a_1", a_1), ("a_2", a_2))}
-    s_loss = simclr_loss(s_single["a_1"], s_single["a_2"], 0.3)
-    s_loss.backward()
-
-    mp.spawn(_rank_worker, args=(world, str(tmp_path / "init"), inputs, str(tmp_path)), nprocs=world, join=True)
+    cases = []
+    for p in (0.1, 0.4):
+        a_1, a_2, l_1, l_2 = _inputs(big_b, d, seed=int(p * 100))
+        flips = draw_flips((2 * big_b, d), p, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+        cases.append({"a_1": a_1, "a_2": a_2, "l_1": l_1, "l_2": l_2, "flips": flips, "p": p})
+    mp.spawn(_rank_worker, args=(world, str(tmp_path / "init"), cases, str(tmp_path)), nprocs=world, join=True)
     parts = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(world)]
-    # DDP averages over ranks: the mean of the rank losses and of the rank gradients / world.
-    assert torch.stack([q["loss"] for q in parts]).mean().item() == pytest.approx(loss.item(), rel=1e-12)
-    assert torch.stack([q["s_loss"] for q in parts]).mean().item() == pytest.approx(s_loss.item(), rel=1e-6)
-    b = big_b // world
-    for k, t in single.items():
-        got = torch.cat([q["grads"][k] for q in parts]) / world
-        torch.testing.assert_close(got, t.grad, rtol=1e-12, atol=1e-14)
-    for k, t in s_single.items():
-        got = torch.cat([q["s_grads"][k] for q in parts]) / world
-        torch.testing.assert_close(got, t.grad, rtol=1e-5, atol=1e-7)
-    assert b * world == big_b
+
+    for c, case in enumerate(cases):
+        single = {k: case[k].clone().requires_grad_() for k in ("a_1", "a_2", "l_1", "l_2")}
+        loss = nac_loss(single["a_1"], single["a_2"], single["l_1"], single["l_2"], case["p"], case["flips"])
+        loss.backward()
+        s_single = {k: case[k].clone().requires_grad_() for k in ("a_1", "a_2")}
+        s_loss = simclr_loss(s_single["a_1"], s_single["a_2"], 0.3)
+        s_loss.backward()
+        ranks = [q[c] for q in parts]
+        assert torch.stack([q["loss"] for q in ranks]).mean().item() == pytest.approx(loss.item(), rel=1e-12)
+        assert torch.stack([q["s_loss"] for q in ranks]).mean().item() == pytest.approx(s_loss.item(), rel=1e-6)
+        for k, t in single.items():
+            torch.testing.assert_close(torch.cat([q["grads"][k] for q in ranks]) / world, t.grad, rtol=1e-12, atol=1e-14)
+        for k, t in s_single.items():
+            torch.testing.assert_close(torch.cat([q["s_grads"][k] for q in ranks]) / world, t.grad, rtol=1e-5, atol=1e-7)

@@ -21,7 +21,8 @@ import numpy as np
 Progress = Callable[[int, int, str], None]
 #: Above this many non-constant bits the (units x units) correlation matrix is not formed.
 MAX_CORRELATION_BITS = 4096
-_ROWS_PER_BLOCK = 8192
+#: Unpacked bits held at once (bounds memory for layers with many units).
+_BLOCK_ELEMENTS = 1 << 25
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
@@ -47,9 +48,10 @@ def bit_health(
     """
     packed = np.asarray(packed, dtype=np.uint8)
     n = len(packed)
+    rows_per_block = max(1, _BLOCK_ELEMENTS // max(1, units))
     ones = np.zeros(units, dtype=np.int64)
-    for s in range(0, n, _ROWS_PER_BLOCK):
-        blk = np.unpackbits(packed[s : s + _ROWS_PER_BLOCK], axis=1, count=units)  # (b, units)
+    for s in range(0, n, rows_per_block):
+        blk = np.unpackbits(packed[s : s + rows_per_block], axis=1, count=units)  # (b, units)
         ones += blk.sum(axis=0, dtype=np.int64)
     rates = ones / n if n else np.zeros(units)
     dead = np.flatnonzero(ones == 0)
@@ -79,11 +81,12 @@ def bit_health(
         return out
     # Covariance accumulated over row blocks: C = X^T X / n - mu mu^T on the varying bits.
     gram = np.zeros((k, k), dtype=np.float64)
-    for s in range(0, n, _ROWS_PER_BLOCK):
-        blk = np.unpackbits(packed[s : s + _ROWS_PER_BLOCK], axis=1, count=units)[:, varying].astype(np.float32)
-        gram += (blk.T @ blk).astype(np.float64)  # (k, k); exact: integer counts below 2**24 per block
+    rows_per_block = min(rows_per_block, 1 << 16)  # float32 counts stay exact (< 2**24) per block
+    for s in range(0, n, rows_per_block):
+        blk = np.unpackbits(packed[s : s + rows_per_block], axis=1, count=units)[:, varying].astype(np.float32)
+        gram += (blk.T @ blk).astype(np.float64)  # (k, k) co-activation counts of this block
         if progress is not None:
-            progress(min(n, s + _ROWS_PER_BLOCK), n, "bit correlation")
+            progress(min(n, s + rows_per_block), n, "bit correlation")
     mu = rates[varying]
     cov = gram / n - np.outer(mu, mu)
     sd = np.sqrt(np.diag(cov))

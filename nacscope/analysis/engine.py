@@ -23,7 +23,7 @@ import numpy as np
 
 from nacscope.analysis.bits import bit_health, bit_health_summary
 from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_histogram
-from nacscope.analysis.regions import combine_groups, region_stats
+from nacscope.analysis.regions import cumulative_distinct, region_stats
 from nacscope.analysis.retrieval import RANKS, codeset_retrieval
 from nacscope.errors import CodeSetError, OptionError
 
@@ -201,33 +201,21 @@ def analyze_cumulative(
     cs: "CodeSet", layers: Sequence[str], *, use_cache: bool = True, progress: Progress | None = None,
     group_of: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict]:
-    """The network's regions at each requested layer (the ``cumulative`` block of the JSON).
+    """The ``cumulative`` block of the JSON: :func:`~nacscope.analysis.regions.cumulative_distinct`, cached.
 
-    The region at a layer is the joint pattern of every layer of the file up to and including it, in
-    file (forward) order, whether or not those earlier layers were requested. ``group_of`` (per-layer
-    pattern ids, e.g. from :func:`analyze_layer`) avoids grouping a layer's bits again.
+    Computed (and cached once) for every layer of the file, reported for ``layers``. ``group_of``
+    (per-layer pattern ids, e.g. from :func:`analyze_layer`) avoids grouping those bits again.
     """
-    order = cs.layer_names
-    upto = order[: max(order.index(n) for n in layers) + 1] if layers else []
-    params = {"v": ALGORITHM_VERSION, "what": "cumulative", "layers": upto}
+    keys = ("distinct_patterns", "distinct_fraction", "regions_with_multiple_samples", "fraction_regions_multiple",
+            "largest_region")
+    params = {"v": ALGORITHM_VERSION, "what": "cumulative", "layers": cs.layer_names}
 
     def compute():
-        from nacscope.analysis.regions import region_sizes
-
-        out: dict[str, dict] = {}
-        joint = None
-        for i, name in enumerate(upto):
-            g = group_of[name] if group_of and name in group_of else region_sizes(cs.packed(name))[0]
-            joint = g if joint is None else combine_groups(joint, g)
-            st = region_stats(joint, np.bincount(joint))
-            out[name] = {k: st[k] for k in ("distinct_patterns", "distinct_fraction", "regions_with_multiple_samples",
-                                            "fraction_regions_multiple", "largest_region")}
-            if progress is not None:
-                progress(i + 1, len(upto), "cumulative regions")
-        return out, {}
+        full = cumulative_distinct(cs, None, group_of=group_of, progress=progress)
+        return {name: {k: st[k] for k in keys} for name, st in full.items()}, {}
 
     full = _cached_or_compute(cs, "cumulative", params, use_cache, compute)[0]
-    return {n: full[n] for n in layers}
+    return {name: full[name] for name in layers}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -289,6 +277,8 @@ def analyze_codeset(
     out["cumulative"] = analyze_cumulative(cs, names, use_cache=use_cache, progress=progress, group_of=groups)
     if cs.label_kind is None:
         notes.append("no labels: retrieval skipped")
+    elif cs.n_samples < 2:
+        notes.append("one sample: retrieval and probes skipped")
     elif retrieval:
         for name in names:
             res = analyze_retrieval(cs, name, rank=rank, use_cache=use_cache, progress=progress)
@@ -298,7 +288,7 @@ def analyze_codeset(
             notes.append("retrieval ranked by the dot product of {0,1} codes (the NAC authors' protocol)")
         else:
             notes.append("retrieval ranked by Hamming distance, ties by gallery index")
-    if probes:
+    if probes and cs.n_samples >= 2:
         from nacscope.analysis.probes import analyze_probes
 
         if cs.label_kind != "class":

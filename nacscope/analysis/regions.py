@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int, str], None]
 _HASH_SEED = 0x9E3779B97F4A7C15
-_ROWS_PER_BLOCK = 1 << 16
+#: uint64 words held at once in temporaries (bounds memory for wide layers).
+_BLOCK_WORDS = 1 << 22
+
+
+def _rows_per_block(words_per_row: int) -> int:
+    return max(1, _BLOCK_WORDS // max(1, words_per_row))
 
 
 def _row_hashes(words: np.ndarray) -> np.ndarray:
@@ -31,9 +36,10 @@ def _row_hashes(words: np.ndarray) -> np.ndarray:
     n, w = words.shape
     mult = np.random.default_rng(_HASH_SEED).integers(1, 2**63, size=w, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     h = np.zeros(n, dtype=np.uint64)
+    step = _rows_per_block(w)
     with np.errstate(over="ignore"):
-        for s in range(0, n, _ROWS_PER_BLOCK):
-            blk = words[s : s + _ROWS_PER_BLOCK]  # (b, W)
+        for s in range(0, n, step):
+            blk = words[s : s + step]  # (b, W)
             x = blk ^ (blk >> np.uint64(31))
             x *= mult  # wraps mod 2**64
             h[s : s + len(blk)] = x.sum(axis=1, dtype=np.uint64)
@@ -68,8 +74,9 @@ def region_sizes(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = inverse.ravel()
     rep = first[inverse]  # (N,) first row with the same hash
     same = np.ones(n, dtype=bool)
-    for s in range(0, n, _ROWS_PER_BLOCK):
-        e = min(n, s + _ROWS_PER_BLOCK)
+    step = _rows_per_block(words.shape[1])
+    for s in range(0, n, step):
+        e = min(n, s + step)
         same[s:e] = (words[s:e] == words[rep[s:e]]).all(axis=1)
     if not same.all():  # a hash collision between different rows: fall back to sorting rows
         first, inverse = _group_rows_exact(packed)
@@ -120,25 +127,32 @@ def region_stats(group: np.ndarray, sizes: np.ndarray) -> dict:
 
 
 def cumulative_distinct(
-    cs: "CodeSet", layers: Sequence[str] | None = None, *, progress: Progress | None = None
+    cs: "CodeSet", layers: Sequence[str] | None = None, *, group_of: dict[str, np.ndarray] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, dict]:
-    """Distinct joint patterns of all layers up to and including each layer (in file order).
+    """The network's regions at each requested layer: distinct joint patterns of all layers up to it.
+
+    The region at a layer is the joint pattern of every layer of the file up to and including it, in
+    file (forward) order, whether or not those earlier layers were requested.
 
     Args:
         cs: an open code set.
-        layers: the layers to combine, in forward order; all layers if None.
+        layers: the layers to report (all if None).
+        group_of: per-layer pattern ids already computed (from :func:`region_sizes`), to skip re-grouping.
 
     Returns:
-        ``{layer: region_stats(...)}`` where the groups are those of the joint pattern of that layer
-        and every layer before it in ``layers``.
+        ``{layer: region_stats(...)}`` of the joint pattern up to that layer, for the requested layers.
     """
-    names = list(layers) if layers is not None else cs.layer_names
+    order = cs.layer_names
+    wanted = list(layers) if layers is not None else order
+    upto = order[: max(order.index(n) for n in wanted) + 1] if wanted else []
     out: dict[str, dict] = {}
     joint: np.ndarray | None = None
-    for i, name in enumerate(names):
-        group, _ = region_sizes(cs.packed(name))
+    for i, name in enumerate(upto):
+        group = group_of[name] if group_of and name in group_of else region_sizes(cs.packed(name))[0]
         joint = group if joint is None else combine_groups(joint, group)
-        out[name] = region_stats(joint, np.bincount(joint))
+        if name in wanted:
+            out[name] = region_stats(joint, np.bincount(joint))
         if progress is not None:
-            progress(i + 1, len(names), f"cumulative regions: {name}")
+            progress(i + 1, len(upto), "cumulative regions")
     return out

@@ -135,6 +135,57 @@ def fig_umap(coords: np.ndarray, labels: np.ndarray | None, title: str, path: Pa
     return _save(fig, path)
 
 
+def fig_compare(res: dict, path: Path) -> str:
+    """Distinct patterns (per layer and joint) and mAP of several code sets side by side."""
+    plt = _plt()
+    files = [Path(f).name for f in res["files"]]
+    rows = res["layers"]
+    labels = [r[0] if len(set(r)) == 1 else "/".join(r) for r in rows]
+    has_map = all(all(ln in r["retrieval"] for r, ln in zip(res["results"], row)) for row in rows)
+    fig, axes = plt.subplots(1, 3 if has_map else 2, figsize=(5 * (3 if has_map else 2), 3.8))
+    x = np.arange(len(rows))
+    w = 0.8 / len(files)
+    panels = [("distinct patterns (layer alone)", lambda r, ln: r["layers"][ln]["distinct_patterns"]),
+              ("joint patterns up to the layer (network regions)", lambda r, ln: r["cumulative"][ln]["distinct_patterns"])]
+    if has_map:
+        panels.append(("mAP (Hamming ranking)", lambda r, ln: r["retrieval"][ln]["map"]))
+    for ax, (title, get) in zip(axes, panels):
+        for i, (name, result) in enumerate(zip(files, res["results"])):
+            ax.bar(x + (i - (len(files) - 1) / 2) * w, [get(result, row[i]) for row in rows], w, label=name)
+        ax.set_xticks(x, labels, rotation=30, ha="right")
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def check_png_output(out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Refuse a bad output path for a PNG before any work: wrong suffix, existing file, missing folder."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise OptionError(f"the plot is a PNG file: name it *.png, not {out.name}")
+    if out.exists() and not force:
+        raise OptionError(f"{out} exists; use --force to overwrite it")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OptionError(f"output directory {parent} does not exist")
+    return out
+
+
+def write_compare_plot(res: dict, out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Draw :func:`fig_compare` into ``out`` (PNG), written under a temporary name and renamed."""
+    out = check_png_output(out, force=force)
+    parent = out.parent if str(out.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.partial-", suffix=".png", dir=parent)
+    os.close(fd)
+    try:
+        fig_compare(res, Path(tmp))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
 def _markdown(result: dict, figures: list[str], umap_info: dict | None) -> str:
     lines = [f"# nacscope report: {Path(result['file']).name}", "",
              f"{result['n_samples']} samples; labels: {result['labels'] or 'none'}; "

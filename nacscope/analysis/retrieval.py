@@ -190,6 +190,38 @@ def _rank_block_numpy(q, g, q_labels, g_labels, self_offset: int, rank: str, n_b
     return ap, ap_r, hits, order[:, :knn_k], kc, krc, hc, hrc
 
 
+def _numba_ranker(q, g, q_labels, g_labels, exclude_self: bool, rank: str, n_bits: int, R: int,
+                  ks: tuple[int, ...], knn_k: int):
+    """A function ``(s, e) -> outputs of _rank_block_numpy`` for queries s..e, run by the numba kernel."""
+    from nacscope.analysis import _kernels
+    from nacscope.analysis.hamming import to_words
+
+    qw, gw = to_words(q), to_words(g)
+    multihot = g_labels.ndim == 2
+    if multihot:  # relevance = any common set bit of the packed label rows
+        qm, gm = to_words(np.packbits(q_labels > 0, axis=1)), to_words(np.packbits(g_labels > 0, axis=1))
+        ql = gl = np.zeros(1, np.int64)
+    else:
+        qm = gm = np.zeros((1, 1), dtype=np.uint64)
+        ql, gl = q_labels.astype(np.int64), g_labels.astype(np.int64)
+    ks_arr = np.array(ks, dtype=np.int64)
+    nk = n_bits + 2
+
+    def run(s: int, e: int):
+        b = e - s
+        ap, ap_r = np.zeros(b), np.zeros(b)
+        hits = np.zeros((b, len(ks)), dtype=np.int64)
+        top = np.zeros((b, knn_k), dtype=np.int64)
+        kc, krc = np.zeros((b, nk), dtype=np.int64), np.zeros((b, nk), dtype=np.int64)
+        hc, hrc = (np.zeros((b, nk), dtype=np.int64), np.zeros((b, nk), dtype=np.int64)) if rank == "dot" else (kc, krc)
+        _kernels.rank_metrics(qw[s:e], gw, gl if multihot else ql[s:e], gl, qm[s:e] if multihot else qm, gm, multihot,
+                              rank == "dot", s if exclude_self else -1, n_bits, R, ks_arr, knn_k, ap, ap_r, hits, top,
+                              kc, krc, hc, hrc)
+        return ap, ap_r, hits, top, kc, krc, hc, hrc
+
+    return run
+
+
 # --------------------------------------------------------------------------------------------------
 # the one pass that computes everything
 # --------------------------------------------------------------------------------------------------
@@ -288,7 +320,6 @@ def retrieval_metrics(
     R_eff = n_cand if R is None else max(1, min(int(R), n_cand))
     ks_eff = tuple(sorted({max(1, min(int(k), n_cand)) for k in ks}))
     knn_k = max(1, min(int(knn_k), n_cand))
-    nk = n_bits + 2  # key values 0..n_bits, and n_bits + 1 for an excluded item
     harmonic = _harmonic(n_g)
 
     ap = np.zeros(n_q)
@@ -301,40 +332,23 @@ def retrieval_metrics(
     pr_p = np.zeros(n_bits + 1)
     pr_r = np.zeros(n_bits + 1)
     multihot = g_labels.ndim == 2
+    if not multihot and min(q_labels.min(initial=0), g_labels.min(initial=0)) < 0:
+        raise OptionError("class labels must be non-negative integers")
     n_classes = 0 if multihot else int(max(q_labels.max(initial=0), g_labels.max(initial=0))) + 1
-    use_numba = _use_numba(backend)
-    if use_numba:
-        from nacscope.analysis.hamming import to_words
-
-        qw, gw = to_words(q), to_words(g)
-        if multihot:
-            qm, gm = to_words(np.packbits(q_labels > 0, axis=1)), to_words(np.packbits(g_labels > 0, axis=1))
-        else:
-            qm = gm = np.zeros((1, 1), dtype=np.uint64)
-        ql = np.zeros(1, np.int64) if multihot else q_labels.astype(np.int64)
-        gl = np.zeros(1, np.int64) if multihot else g_labels.astype(np.int64)
+    if _use_numba(backend):
+        rank_block = _numba_ranker(q, g, q_labels, g_labels, exclude_self, rank, n_bits, R_eff, ks_eff, knn_k)
         block = max(1, min(n_q, 4096))
     else:
+        def rank_block(s: int, e: int):
+            return _rank_block_numpy(q[s:e], g, q_labels[s:e], g_labels, s if exclude_self else -1, rank, n_bits,
+                                     R_eff, ks_eff, knn_k)
+
         block = max(1, min(n_q, BLOCK_PAIRS // max(1, n_g)))
 
     for s in range(0, n_q, block):
         e = min(n_q, s + block)
-        b = e - s
-        rows = np.arange(b)
-        if use_numba:
-            from nacscope.analysis import _kernels
-
-            ap_b, apr_b = np.zeros(b), np.zeros(b)
-            hits = np.zeros((b, len(ks_eff)), dtype=np.int64)
-            top = np.zeros((b, knn_k), dtype=np.int64)
-            kc, krc = np.zeros((b, nk), dtype=np.int64), np.zeros((b, nk), dtype=np.int64)
-            hc, hrc = (np.zeros((b, nk), dtype=np.int64), np.zeros((b, nk), dtype=np.int64)) if rank == "dot" else (kc, krc)
-            _kernels.rank_metrics(qw[s:e], gw, ql[s:e] if not multihot else ql, gl, qm[s:e] if multihot else qm, gm,
-                                  multihot, rank == "dot", s if exclude_self else -1, n_bits, R_eff,
-                                  np.array(ks_eff, dtype=np.int64), knn_k, ap_b, apr_b, hits, top, kc, krc, hc, hrc)
-        else:
-            ap_b, apr_b, hits, top, kc, krc, hc, hrc = _rank_block_numpy(
-                q[s:e], g, q_labels[s:e], g_labels, s if exclude_self else -1, rank, n_bits, R_eff, ks_eff, knn_k)
+        rows = np.arange(e - s)
+        ap_b, apr_b, hits, top, kc, krc, hc, hrc = rank_block(s, e)
         ap[s:e], ap_r[s:e] = ap_b, apr_b
         for t, k in enumerate(ks_eff):
             p_at_k[k][s:e] = hits[:, t] / k
@@ -431,15 +445,40 @@ def knn_accuracy(query_packed, gallery_packed, query_labels, gallery_labels, k: 
 # --------------------------------------------------------------------------------------------------
 # k nearest neighbours
 # --------------------------------------------------------------------------------------------------
+def _topk_torch(q: np.ndarray, g: np.ndarray, k: int, exclude_self: bool, device: str, idx: np.ndarray,
+                dist: np.ndarray, progress: Progress | None) -> None:
+    """k-NN by a +-1 matrix product on a torch device; ties by index through the key d * G + j."""
+    import torch
+
+    n_g, n_bits = len(g), 8 * q.shape[1]
+    gb = torch.from_numpy(np.unpackbits(g, axis=1)).to(device=device, dtype=torch.float32) * 2 - 1  # (G, D)
+    cols = torch.arange(n_g, device=device)
+    block = max(1, min(len(q), BLOCK_PAIRS // max(1, n_g)))
+    for s in range(0, len(q), block):
+        e = min(len(q), s + block)
+        qb = torch.from_numpy(np.unpackbits(q[s:e], axis=1)).to(device=device, dtype=torch.float32) * 2 - 1
+        d = torch.round((n_bits - qb @ gb.T) / 2).to(torch.int64)  # (B, G) exact: integers below 2**24
+        if exclude_self:
+            r = torch.arange(e - s, device=device)
+            d[r, s + r] = n_bits + 1
+        key = d * n_g + cols  # unique per row, so the k smallest come in (distance, index) order
+        top = torch.topk(key, k, dim=1, largest=False, sorted=True).values
+        idx[s:e] = (top % n_g).cpu().numpy()
+        dist[s:e] = (top // n_g).cpu().numpy()
+        if progress is not None:
+            progress(e, len(q), "k-NN search")
+
+
 def hamming_topk(
     q_packed: np.ndarray, g_packed: np.ndarray, k: int, *, exclude_self: bool = False,
-    progress: Progress | None = None, backend: str = "auto",
+    progress: Progress | None = None, backend: str = "auto", device: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest gallery rows of each query by Hamming distance, ties by gallery index.
 
     Args:
         exclude_self: query i is gallery row i and is never returned (Q == G).
-        backend: "numba", "numpy" or "auto" (see :func:`retrieval_metrics`).
+        backend: "numba", "numpy" or "auto" (see :func:`retrieval_metrics`); ignored with ``device``.
+        device: a torch device (e.g. "cuda"): distances from a +-1 matrix product there instead.
 
     Returns:
         (indices (Q, k) int64, distances (Q, k) int32), nearest first.
@@ -455,6 +494,9 @@ def hamming_topk(
     n_bits = 8 * q.shape[1]
     idx = np.empty((len(q), k), dtype=np.int64)
     dist = np.empty((len(q), k), dtype=np.int32)
+    if device is not None:
+        _topk_torch(q, g, k, exclude_self, device, idx, dist, progress)
+        return idx, dist
     if _use_numba(backend):
         from nacscope.analysis import _kernels
         from nacscope.analysis.hamming import to_words

@@ -2,8 +2,8 @@
 
 A ReLU network is piecewise linear: on the segment ``x(t) = x0 + t (x1 - x0)``, ``t`` in [0, 1], every
 pre-activation ``z_i(t)`` is linear in ``t`` as long as no ReLU changes state. The exact walk starts
-at ``t = 0``, gets every ``z_i`` and its rate of change ``dz_i/dt`` in one forward-mode pass
-(:mod:`torch.autograd.forward_ad`, tangent ``x1 - x0``), jumps to the nearest zero crossing
+at ``t = 0``, gets every ``z_i`` and its rate of change ``dz_i/dt`` (a forward-mode derivative along
+``x1 - x0``, computed exactly by one pass of the region's own affine map, see :class:`_Linearize`), jumps to the nearest zero crossing
 ``t + min_i(-z_i / dz_i)`` (over units moving toward zero), steps just past it, and counts a new
 region whenever the activation pattern there differs from the previous one. The walk runs in
 float64; the step past a boundary is ``min(1e-9, half the gap to the next predicted crossing)``.
@@ -27,11 +27,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from nacscope.codes.capture import Site, SiteRecorder, list_sites
+from nacscope.codes.capture import RELU_FUNCS, Site, list_sites
 from nacscope.errors import OptionError
 
 #: Functions that make a network not piecewise linear in its ReLU sites (by ``__name__``).
@@ -107,6 +106,7 @@ def _prepare(model: nn.Module, example: torch.Tensor, sites: Sequence[Site] | No
     ex = example.double()
     check_piecewise_linear(net, ex)
     all_sites = list_sites(net, ex)
+    net._nacscope_relu_sites = [s for s in all_sites if s.kind == "relu"]
     if sites is None:
         sites = select_sites(all_sites, layers) if layers else [s for s in all_sites if s.kind == "relu"]
     if not sites:
@@ -114,21 +114,57 @@ def _prepare(model: nn.Module, example: torch.Tensor, sites: Sequence[Site] | No
     return net, list(sites)
 
 
+class _Linearize(TorchFunctionMode):
+    """Runs a batch ``[x; x + v]`` (2B rows) with every ReLU of the second half gated by the first half's mask.
+
+    The second half then computes the affine map of ``x``'s linear region, extended to ``x + v``, so at
+    every site ``z(x + v) - z(x)`` is exactly the directional derivative ``J v``. Plain tensor ops: about
+    ten times faster on the CPU than :mod:`torch.autograd.forward_ad`, whose dual tensors go through
+    Python decompositions (measured: ~10 ms vs ~1 ms per step for a 2x64 MLP).
+    Every ReLU call is recorded in call order (the order of :func:`list_sites`).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.z: list[torch.Tensor] = []
+        self.dz: list[torch.Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func not in RELU_FUNCS:
+            return func(*args, **kwargs)
+        x = args[0]  # (2B, ...)
+        b = len(x) // 2
+        zp = x[:b]
+        mask = (zp > 0).to(x.dtype)  # (B, ...)
+        self.z.append(zp.reshape(b, -1).clone())
+        self.dz.append((x[b:] - zp).reshape(b, -1))
+        gate = torch.cat([mask, mask])  # (2B, ...)
+        inplace = func in (torch.relu_, torch.Tensor.relu_) or bool(kwargs.get("inplace", args[1] if len(args) > 1 else False))
+        return x.mul_(gate) if inplace else x * gate
+
+
 def _jvp(net: nn.Module, sites: Sequence[Site], x: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pre-activations of all sites (B, U) and their derivative along ``v`` (B, U), in one forward-mode pass."""
-    zs: dict[str, torch.Tensor] = {}
-    dzs: dict[str, torch.Tensor] = {}
+    """Pre-activations of ``sites`` at ``x`` (B, U) and their derivatives along ``v`` (B, U)."""
+    from nacscope.codes.capture import run_model
 
-    def on_site(site: Site, z: torch.Tensor) -> None:
-        p, t = fwAD.unpack_dual(z)
-        zs[site.name] = p.reshape(len(p), -1).clone()  # (B, U_site); clone: in-place ReLUs overwrite
-        dzs[site.name] = torch.zeros_like(zs[site.name]) if t is None else t.reshape(len(t), -1).clone()
-
-    rec = SiteRecorder(net, sites, on_site)
-    with torch.no_grad(), fwAD.dual_level():
-        rec.forward(fwAD.make_dual(x, v))
-    names = [s.name for s in sites]
-    return torch.cat([zs[n] for n in names], 1), torch.cat([dzs[n] for n in names], 1)  # (B, U), (B, U)
+    mode = _Linearize()
+    with torch.no_grad(), mode:
+        _, out = run_model(net, torch.cat([x, x + v]))  # (2B, D)
+    relu_sites = net._nacscope_relu_sites  # all ReLU sites in call order
+    if len(mode.z) != len(relu_sites):
+        raise OptionError("the network made a different number of ReLU calls than when it was traced")
+    by_name = {s.name: i for i, s in enumerate(relu_sites)}
+    b = len(x)
+    zs, dzs = [], []
+    for s in sites:
+        if s.kind == "code":
+            zs.append(out[:b].reshape(b, -1))
+            dzs.append((out[b:] - out[:b]).reshape(b, -1))
+        else:
+            zs.append(mode.z[by_name[s.name]])
+            dzs.append(mode.dz[by_name[s.name]])
+    return torch.cat(zs, 1), torch.cat(dzs, 1)  # (B, U), (B, U)
 
 
 def _first_crossings(z: torch.Tensor, dz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

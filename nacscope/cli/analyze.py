@@ -61,9 +61,12 @@ def _fmt(v, nd: int = 3) -> str:
 
 REGION_COLUMNS = [
     ("bits", "n_bits", 0), ("distinct", "distinct_patterns", 0), ("groups", "collision_groups", 0),
-    ("in groups", "samples_in_collisions", 0), ("largest", "largest_group", 0), ("mixed", "mixed_label_groups", 0),
-    ("NN dist", None, 2),
+    ("in grp", "samples_in_collisions", 0), ("largest", "largest_group", 0), ("mixed", "mixed_label_groups", 0),
+    ("NN", None, 1),
 ]
+REGION_CAPTION = ("distinct: activation patterns; groups: samples sharing one code (in grp: samples in them, "
+                  "mixed: groups mixing labels); NN: mean Hamming distance to the nearest other sample; "
+                  "joint: distinct patterns of all layers up to this one")
 BIT_COLUMNS = [
     ("dead", "dead_bits", 0), ("stuck", "stuck_bits", 0), ("mean rate", "mean_rate", 3), ("entropy", "bit_entropy", 1),
     ("eff. bits", "effective_bits", 1), ("mean |corr|", "mean_abs_correlation", 3),
@@ -84,11 +87,11 @@ def _render(result: dict) -> None:
 
     console.print(f"[bold]{result['file']}[/]: {result['n_samples']} samples, labels: {result['labels'] or 'none'}"
                   + (f", split: {result['split']}" if result["split"] else ""))
-    t = Table(title="Regions and collisions (groups: samples sharing one code)")
+    t = Table(title="Regions and collisions", caption=REGION_CAPTION)
     t.add_column("layer")
     for title, _, _ in REGION_COLUMNS:
         t.add_column(title, justify="right")
-    t.add_column("cumulative", justify="right")
+    t.add_column("joint", justify="right")
     for name, L in result["layers"].items():
         t.add_row(name, *[_fmt(_layer_value(L, k), nd) for _, k, nd in REGION_COLUMNS],
                   _fmt(result["cumulative"][name]["distinct_patterns"]))
@@ -154,28 +157,39 @@ def compare(
     rank: Annotated[str, typer.Option("--rank", help=_RANK_HELP)] = "hamming",
     nn_rows: Annotated[int, typer.Option("--nn-rows", help=_NN_HELP)] = 10000,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute and do not store results in the files.")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw distinct patterns and mAP per file into this PNG.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --plot file.")] = False,
 ) -> None:
     """The same metrics for several code sets side by side (distinct regions, collisions, retrieval)."""
     from nacscope.analysis import compare_codesets
 
     _check_rank(rank)
     _check_nn_rows(nn_rows)
+    if plot is not None:
+        from nacscope.analysis.report import check_png_output
+
+        check_png_output(plot, force=force)
     with _progress() as progress:
         res = compare_codesets([str(f) for f in files], layer, rank=rank, use_cache=not no_cache, progress=progress,
                                nn_rows=nn_rows)
+    if plot is not None:
+        from nacscope.analysis.report import write_compare_plot
+
+        write_compare_plot(res, plot, force=force)
+        err_console.print(f"wrote {plot}", highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(res, indent=2) + "\n")
         return
     from rich.table import Table
 
     names = [Path(f).name for f in res["files"]]
-    for row, per_file in enumerate(res["layers"]):
+    for per_file in res["layers"]:
         title = per_file[0] if len(set(per_file)) == 1 else " / ".join(per_file)
         t = Table(title=f"layer {title}")
         t.add_column("metric")
         for n in names:
             t.add_column(n, justify="right")
-        results = [r for r in res["results"]]
+        results = res["results"]
         layers = [r["layers"][ln] for r, ln in zip(results, per_file)]
         cums = [r["cumulative"][ln] for r, ln in zip(results, per_file)]
         t.add_row("samples", *[_fmt(L["n_samples"]) for L in layers])

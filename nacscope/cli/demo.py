@@ -12,6 +12,11 @@ from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
 
 
+def wants_tui(tui: bool) -> bool:
+    """Open the TUI at the end: asked for, and standard output is a terminal."""
+    return tui and sys.stdout.isatty() and console.is_terminal
+
+
 @app.command("demo")
 @one_line_errors
 def demo_cmd(
@@ -23,6 +28,7 @@ def demo_cmd(
     force: Annotated[bool, typer.Option("--force", help="Redo every step instead of reusing what OUT holds.")] = False,
     epochs: Annotated[int, typer.Option("--epochs", hidden=True, help="Training epochs (tests use fewer).")] = 20,
     bits: Annotated[int, typer.Option("--bits", hidden=True, help="Code length D.")] = 32,
+    segment_pairs: Annotated[int, typer.Option("--segment-pairs", hidden=True, help="Segments to walk.")] = 20,
 ) -> None:
     """The main job in one command: NAC vs SimCLR vs random init on digits, CPU, no download, then the TUI."""
     import time
@@ -33,7 +39,7 @@ def demo_cmd(
     from nacscope.demo import TITLES, DemoSettings, run_demo
 
     t0 = time.perf_counter()
-    interactive = tui and sys.stdout.isatty() and console.is_terminal
+    interactive = wants_tui(tui)
     bars: list[Progress] = []
 
     def bar(description: str, fields: str = ""):
@@ -71,7 +77,7 @@ def demo_cmd(
         err_console.print(line, highlight=False)
 
     try:
-        result = run_demo(out, DemoSettings(epochs=epochs, bits=bits, simclr=simclr), force=force, console=err_console,
+        result = run_demo(out, DemoSettings(epochs=epochs, bits=bits, simclr=simclr, segment_pairs=segment_pairs), force=force, console=err_console,
                           log=log, dump_progress=dump_progress, analysis_progress=analysis_progress)
     finally:
         for p in bars:
@@ -92,7 +98,7 @@ def demo_cmd(
     from nacscope.demo import _fmt
 
     for r in result.rows:
-        table.add_row(f"{r['metric']} [dim]({r['better']} is better)[/]", *[_fmt(r.get(m)) for m in models])
+        table.add_row(f"{r['metric']} [dim]({r['better']})[/]", *[_fmt(r.get(m)) for m in models])
     console.print(table)
     for line in result.verdict:
         console.print(line, highlight=False)

@@ -101,12 +101,13 @@ def _rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return hue, s, maxc
 
 
-_HSV_OFFSETS = (5.0, 3.0, 1.0)  # channel n of RGB: v - v*s*clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6
-
-
 def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(N, H, W) hue in turns, saturation, value -> (N, 3, H, W), without per-sector branching."""
-    offsets = torch.tensor(_HSV_OFFSETS, device=h.device, dtype=h.dtype).view(1, 3, 1, 1)
+    """(N, H, W) hue in turns, saturation, value -> (N, 3, H, W), without per-sector branching.
+
+    Channel c of RGB is ``v - v*s*clamp(min(k, 4 - k), 0, 1)`` with ``k = (n_c + 6h) mod 6``, n = (5, 3, 1).
+    """
+    # offsets made on the device (arange), not copied from the host: a host->device copy syncs the stream
+    offsets = (5 - 2 * torch.arange(3, device=h.device, dtype=h.dtype)).view(1, 3, 1, 1)
     k = (offsets + 6.0 * h.unsqueeze(1)) % 6.0  # (N, 3, H, W)
     ramp = torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
     v, s = v.unsqueeze(1), s.unsqueeze(1)

@@ -87,6 +87,20 @@ class InspectApp(App):
             self.job = JobState(last=f"following a file being written: {self.session.n:,} rows so far")
         if self.analyze_on_open:
             self.run_analysis()
+        self.set_timer(0.5, self._premount_next)
+
+    def _premount_next(self) -> None:
+        """Build the other screens one at a time while the user reads the overview, so that the
+        first visit to each is as fast as later ones (mounting a screen costs a few hundred ms)."""
+        init = getattr(self, "_init_mode", None)  # Textual's own mode set-up; skipped if it ever goes
+        todo = [m for m in SCREENS_ORDER if not self._screen_stacks.get(m)]
+        if init is None or not todo or not self.is_running:
+            return
+        try:
+            init(todo[0])
+        except Exception:  # pre-mounting is an optimisation only
+            return
+        self.set_timer(0.3, self._premount_next)
 
     # -- navigation --------------------------------------------------------------------------------
     def action_show(self, mode: str) -> None:

@@ -259,23 +259,45 @@ class Session:
             coords, info = umap_projection(self.cs, layer, use_cache=not self.following, progress=progress)
         return np.asarray(coords), info
 
-    def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> Any:
-        """Linear regions crossed on the input segment between samples a and b (``analysis.segments``)."""
-        try:
-            from nacscope.analysis import segments
-        except ImportError:
-            raise CodeSetError("segment walks are not available: nacscope.analysis.segments is missing") from None
+    def _network_and_inputs(self, rows: list[int]):
+        from nacscope.tui.inputs import load_inputs, load_network
+
         with self.lock:
-            return segments.codeset_segment(self.cs, a, b, layer=layer, progress=progress)
+            attrs, index = self.attrs, self.cs.sample_index
+        x, data = load_inputs(attrs, index, rows)
+        return load_network(attrs, self.path, data), x
+
+    def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> dict[str, Any]:
+        """Linear regions crossed on the input segment between samples a and b (``analysis.segments``):
+        exact walk and dense-sampling lower bound, over every ReLU site of the network."""
+        from nacscope.analysis.segments import count_regions_dense, count_regions_exact
+
+        if progress:
+            progress(0, 3, "loading the network and the two inputs")
+        import warnings
+
+        with warnings.catch_warnings():  # library deprecation notes would scribble over the TUI
+            warnings.simplefilter("ignore")
+            model, x = self._network_and_inputs([a, b])
+            if progress:
+                progress(1, 3, "exact walk")
+            exact = count_regions_exact(model, x[:1], x[1:2])
+            if progress:
+                progress(2, 3, "dense sampling (1,000 points)")
+            dense = count_regions_dense(model, x[:1], x[1:2], n=1000)
+        if progress:
+            progress(3, 3, "done")
+        return {"regions_exact": int(exact.regions[0]), "regions_dense_1000": int(dense[0]),
+                "forward_passes": int(exact.steps[0]) if exact.steps is not None else None}
 
     def plane(self, layer: str, a: int, b: int, c: int, progress: Progress | None = None) -> Any:
         """The partition of the input plane through samples a, b, c (``analysis.plane``)."""
         try:
             from nacscope.analysis import plane
         except ImportError:
-            raise CodeSetError("plane partitions are not available: nacscope.analysis.plane is missing") from None
-        with self.lock:
-            return plane.codeset_plane(self.cs, a, b, c, layer=layer, progress=progress)
+            raise CodeSetError("plane partitions are not available yet: nacscope.analysis.plane is missing") from None
+        model, x = self._network_and_inputs([a, b, c])
+        return plane.plane_regions(model, x[0], x[1], x[2], progress=progress)
 
 
 def _open(path: str | Path) -> CodeSet:

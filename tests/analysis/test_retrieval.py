@@ -207,8 +207,12 @@ def test_hamming_distances_and_topk(n_bits, backend):
     d = hamming_distances(pack_bits(qb), pack_bits(gb))
     ref = np.array([[ref_distance(a, b) for b in gb] for a in qb])
     np.testing.assert_array_equal(d, ref)
-    if backend == "numpy":  # the torch matrix-product path (what a GPU runs), here on the CPU
+    if backend == "numpy":  # the torch matrix-product paths (what a GPU runs), here on the CPU
         np.testing.assert_array_equal(hamming_distances(pack_bits(qb), pack_bits(gb), device="cpu"), ref)
+        idx, dist = rt.hamming_topk(pack_bits(qb), pack_bits(gb), 7, device="cpu")
+        for i in range(5):
+            want = sorted(range(200), key=lambda j: (ref[i, j], j))[:7]
+            assert list(idx[i]) == want and list(dist[i]) == [ref[i, j] for j in want]
     for k in (1, 7, 200):
         idx, dist = rt.hamming_topk(pack_bits(qb), pack_bits(gb), k, backend=backend)
         for i in range(5):
@@ -223,6 +227,9 @@ def test_topk_excludes_self_and_keeps_index_order_on_ties(backend):
     idx, dist = rt.hamming_topk(g, g, 2, exclude_self=True, backend=backend)
     assert idx.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1]]
     assert dist.tolist() == [[0, 0], [0, 0], [0, 0], [2, 2]]
+    if backend == "numpy":
+        idx, dist = rt.hamming_topk(g, g, 2, exclude_self=True, device="cpu")
+        assert idx.tolist() == [[1, 2], [0, 2], [0, 1], [0, 1]] and dist.tolist() == [[0, 0], [0, 0], [0, 0], [2, 2]]
 
 
 def test_tie_aware_closed_form_matches_definition_on_big_group():

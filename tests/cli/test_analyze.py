@@ -114,6 +114,13 @@ def test_compare_side_by_side(tmp_path):
     r = invoke("compare", a, b, "--layer", "code")
     assert r.exit_code == 0 and "a.h5" in r.output and "b.h5" in r.output and "mAP" in r.output
     assert_error(invoke("compare", a, b, "--layer", "nope"), "no layer 'nope'")
+    png = tmp_path / "cmp.png"
+    r = invoke("compare", a, b, "--plot", png)
+    assert r.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_error(invoke("compare", a, b, "--plot", png), "exists", "--force")
+    assert_error(invoke("compare", a, b, "--plot", tmp_path / "cmp.jpg"), "PNG")
+    assert invoke("compare", a, b, "--plot", png, "--force").exit_code == 0
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
 
 
 def test_report(tmp_path, codes):

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from nacscope.tui.jobs import JobLine
+from nacscope.tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from nacscope.tui.app import InspectApp
@@ -28,7 +29,7 @@ class NacScreen(Screen):
         yield Header(show_clock=False)
         yield from self.body()
         yield JobLine(id="jobline")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def body(self) -> ComposeResult:  # pragma: no cover - abstract
         return iter(())

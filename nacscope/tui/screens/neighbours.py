@@ -28,7 +28,7 @@ class NeighboursScreen(NacScreen):
         Binding("n", "next_same_class", "Next of class"),
         Binding("plus,equals_sign", "step(1)", "Next row", show=False),
         Binding("minus", "step(-1)", "Prev row", show=False),
-        Binding("k", "cycle_k", "k"),
+        Binding("k", "cycle_k", "Top-k"),
     ]
 
     def body(self) -> ComposeResult:

@@ -1,0 +1,111 @@
+"""The TUI on real dumps: digits through a NAC-trained MLP and through the same MLP at random init.
+
+``nacscope train`` (1 epoch) and ``nacscope dump`` build the files; the test then visits every screen and
+checks the numbers against the analysis engine, and walks one input segment from the Regions screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import nacscope.cli  # noqa: F401  registers the commands
+from nacscope.analysis import analyze_codeset, collision_groups, neighbours
+from nacscope.cli.app import app as cli
+from nacscope.codes import CodeSet
+from nacscope.tui.app import InspectApp
+from nacscope.tui.screens import CollisionsScreen, NeighboursScreen, RegionsScreen
+from nacscope.tui.screens.overview import fmt
+from nacscope.tui.session import Session
+from tests.tui.test_app import SIZE, table_rows, wait_for
+
+
+@pytest.fixture(scope="module")
+def dumps(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("real")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "--out", str(d / "run"), "--dataset", "digits", "--arch", "mlp", "--bits", "16",
+                              "--epochs", "1", "--batch-size", "256", "--no-baseline", "--quiet", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    out = {"trained": d / "trained.h5", "random": d / "random.h5"}
+    res = runner.invoke(cli, ["dump", str(d / "run" / "last.pt"), "--dataset", "digits", "--split", "all",
+                              "-o", str(out["trained"])])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["dump", "--random-init", "--arch", "mlp", "--bits", "16", "--dataset", "digits",
+                              "--split", "all", "-o", str(out["random"])])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.mark.parametrize("which", ["trained", "random"])
+def test_real_dump_every_screen(dumps, which, tmp_path):
+    path = dumps[which]
+    ref_copy = tmp_path / "ref.h5"
+    shutil.copy(path, ref_copy)
+    with CodeSet(ref_copy) as cs:
+        ref = analyze_codeset(cs, use_cache=False)
+        labels = cs.labels()
+        rep = collision_groups(cs.packed("code"), labels)
+        idx, dist = neighbours(cs, "code", 0, 20)
+
+    async def run():
+        app = InspectApp(Session(path))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.summary is not None, timeout=60)
+            assert app.layer == "code"
+            rows = table_rows(app.screen.query_one("#ov-layers"))
+            assert [r[0] for r in rows] == list(ref["layers"])
+            for r in rows:
+                assert r[3] == fmt(ref["layers"][r[0]]["distinct_patterns"])
+                assert r[10] == f"{ref['retrieval'][r[0]]['map']:.4f}"
+            await pilot.press("2")
+            assert isinstance(app.screen, RegionsScreen)
+            await pilot.press("3")
+            scr = app.screen
+            assert isinstance(scr, CollisionsScreen)
+            await wait_for(pilot, lambda: scr.report is not None)
+            assert scr.query_one("#col-groups").row_count == rep.n_groups
+            if rep.n_groups:
+                await pilot.pause()
+                members = table_rows(scr.query_one("#col-members"))
+                assert [int(m[0]) for m in members] == rep.groups[0].tolist()
+            await pilot.press("4")
+            nb = app.screen
+            assert isinstance(nb, NeighboursScreen)
+            await pilot.press("slash", "0", "enter")
+            await wait_for(pilot, lambda: nb.query_row == 0 and nb.result is not None and nb._shown[1] == 0)
+            await wait_for(pilot, lambda: nb.query_one("#nb-table").row_count == 20)
+            got = table_rows(nb.query_one("#nb-table"))
+            assert [int(r[1]) for r in got] == idx.tolist() and [int(r[2]) for r in got] == dist.tolist()
+            await pilot.press("5", "1")
+
+    asyncio.run(run())
+
+
+def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
+    from nacscope.analysis.segments import count_regions_exact
+    from nacscope.tui.inputs import load_inputs, load_network
+
+    path = dumps["random"]
+
+    async def run():
+        app = InspectApp(Session(path))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.summary is not None, timeout=60)
+            await pilot.press("2", "slash", *"3 7", "enter")
+            scr = app.screen
+            await wait_for(pilot, lambda: scr.segment_result is not None, timeout=120)
+            return scr.segment_result
+
+    rows, result = asyncio.run(run())
+    assert rows == [3, 7]
+    with CodeSet(path) as cs:
+        x, data = load_inputs(cs.attrs, cs.sample_index, [3, 7])
+        ref = count_regions_exact(load_network(cs.attrs, path, data), x[:1], x[1:2])
+    assert result["regions_exact"] == int(ref.regions[0])
+    assert 1 <= result["regions_dense_1000"] <= result["regions_exact"]
