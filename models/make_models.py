@@ -128,6 +128,11 @@ def card(spec: Spec, command: str, metrics: dict, n_test: int, seconds: float) -
     cfg = meta.get("config") or {}
     settings = ", ".join(f"{k}={cfg[k]}" for k in ("optimizer", "lr", "batch_size", "weight_decay", "warmup_epochs",
                                                     "p", "temperature", "augment", "seed") if k in cfg)
+    if trained:
+        made = (f"then slimmed (float16 weights, optimiser/RNG state dropped): `python models/make_models.py "
+                f"--only {spec.name}` runs the command above and slims the result.")
+    else:
+        made = f"(`nacscope.nets.random_init('mlp', {BITS}, seed=0, ...)` saved as a nacscope checkpoint.)"
     rows = "\n".join(f"| {label} | {_fmt(metrics[label])} |" for label, _ in METRICS)
     return f"""# {spec.name}: {spec.title}
 
@@ -147,7 +152,7 @@ def card(spec: Spec, command: str, metrics: dict, n_test: int, seconds: float) -
 {command}
 ```
 
-{'then slimmed (float16 weights, optimiser/RNG state dropped): `python models/make_models.py --only ' + spec.name + '` runs the command above and slims the result.' if trained else '(`nacscope.nets.random_init(\'mlp\', ' + str(BITS) + ', seed=0, ...)` saved as a nacscope checkpoint.)'}
+{made}
 Build time on a shared 2-core CPU: {seconds:.0f} s.
 
 ## Metrics on held-out data

@@ -45,8 +45,8 @@ ROW_SELECTIONS = ("all", "query", "gallery")
 #: Suffixes from which the format is inferred when none is given.
 SUFFIX_FORMATS = {".npz": "npz", ".npy": "npy", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv",
                   ".faiss": "faiss", ".index": "faiss"}
-#: Rows read, converted and written per block.
-BLOCK_ROWS = 32768
+#: Bytes of unpacked codes (one byte per unit) converted and written per block: bounds peak memory.
+BLOCK_BYTES = 8 << 20
 _EXTRAS = {"faiss": ("faiss", "faiss-cpu", "faiss"), "parquet": ("pyarrow", "pyarrow", "parquet")}
 
 Progress = Callable[[int, int], None]
@@ -119,8 +119,10 @@ class _Rows:
     def n(self) -> int:
         return self.cs.n_samples if self.rows is None else int(len(self.rows))
 
-    def blocks(self, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[slice | np.ndarray, np.ndarray]]:
+    def blocks(self, block_rows: int | None = None) -> Iterator[tuple[slice | np.ndarray, np.ndarray]]:
         """Yield ``(selector, packed block)`` where the selector reads the same rows of other arrays."""
+        if block_rows is None:
+            block_rows = int(np.clip(BLOCK_BYTES // self.cs.layer(self.layer).units, 256, 65536))
         for start in range(0, self.n, block_rows):
             stop = min(self.n, start + block_rows)
             sel = slice(start, stop) if self.rows is None else self.rows[start:stop]
@@ -245,7 +247,7 @@ class _NpyStream:
     def write(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=self.dtype)
         assert block.shape[1:] == self.shape[1:], (block.shape, self.shape)
-        self.fh.write(block.tobytes())
+        self.fh.write(block.data)  # no copy
         self.rows += len(block)
 
     def done(self) -> None:

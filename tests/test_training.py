@@ -95,7 +95,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
 
 
 def test_existing_run_is_refused_without_force(tmp_path):
-    train(small(epochs=1), tmp_path / "run", progress=False)
+    train(small(epochs=1, ckpt_every=1), tmp_path / "run", progress=False)
+    assert _state(tmp_path / "run" / "epoch_0001.pt")["epoch"] == 1  # the every-N-epochs copy
     before = (tmp_path / "run" / "last.pt").read_bytes()
     with pytest.raises(OptionError, match="--resume"):
         train(small(epochs=1), tmp_path / "run", progress=False)

@@ -46,6 +46,7 @@ _LAZY = {
         "SegmentRegions", "check_piecewise_linear", "count_regions_dense", "count_regions_exact", "patterns_along",
         "sample_pairs",
     ),
+    "nacscope.analysis.plane": ("PlaneRegions", "plane_points", "plane_regions", "plot_planes", "region_colors"),
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -3,7 +3,8 @@
 Figures: ``regions.png`` (distinct patterns per layer and cumulative), ``collisions.png`` (how many
 samples share a region), ``bit_rates.png`` (sorted per-bit activation rates), ``nn_distance.png``
 (nearest-neighbour Hamming distances), ``pr_curve.png`` (labelled files), ``umap.png`` (UMAP of one
-layer, coloured by label). Everything drawn comes from :func:`nacscope.analysis.analyze_codeset` and
+layer, coloured by label), ``plane.png`` (the input plane through three samples cut into linear
+regions, when the file's network and dataset are available). Everything drawn comes from :func:`nacscope.analysis.analyze_codeset` and
 the cache, so the report, the JSON and the TUI agree.
 
 The directory is written under a temporary name and renamed when complete; an existing one is
@@ -186,7 +187,62 @@ def write_compare_plot(res: dict, out: str | os.PathLike, *, force: bool = False
     return out
 
 
-def _markdown(result: dict, figures: list[str], umap_info: dict | None) -> str:
+def default_plane_rows(labels: np.ndarray | None, n: int) -> list[int]:
+    """Three anchor rows: the first samples of three different classes (rows 0, 1, 2 without labels)."""
+    if labels is None or labels.ndim != 1:
+        return [0, 1, 2]
+    rows: list[int] = []
+    for r, y in enumerate(labels):
+        if all(labels[q] != y for q in rows):
+            rows.append(r)
+            if len(rows) == 3:
+                return rows
+    return [0, 1, 2]
+
+
+def check_plane_rows(rows: Sequence[int], n: int) -> list[int]:
+    """Three distinct rows of the file, or a one-line error."""
+    rows = [int(r) for r in rows]
+    if len(rows) != 3 or len(set(rows)) != 3:
+        raise OptionError(f"a plane needs three different sample rows, got {rows}")
+    bad = [r for r in rows if not 0 <= r < n]
+    if bad:
+        raise OptionError(f"plane rows {bad} out of range: the file has {n} samples (rows 0..{n - 1})")
+    return rows
+
+
+def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, resolution: int = 100) -> tuple[str, int]:
+    """Partition of the input plane through three samples of the file (``nacscope.analysis.plane``).
+
+    The network and the inputs are rebuilt from the file's provenance (checkpoint or seeded random
+    init, dataset and split), as the TUI does; raises CheckpointError / DataError when they are not
+    available here.
+
+    Returns:
+        (file name, number of regions on the grid).
+    """
+    from nacscope.analysis.plane import plane_regions, plot_planes
+    from nacscope.tui.inputs import load_inputs, load_network  # provenance plumbing shared with the TUI
+
+    attrs = cs.attrs
+    x, data = load_inputs(attrs, cs.sample_index, list(rows))
+    model = load_network(attrs, cs.path, data)
+    res = plane_regions(model, x, resolution=resolution)
+    labels = cs.labels()
+    names = cs.class_names
+    tags = []
+    for r in rows:
+        tag = f"row {r}"
+        if labels is not None and labels.ndim == 1:
+            y = int(labels[r])
+            tag += f" ({names[y] if names and 0 <= y < len(names) else y})"
+        tags.append(tag)
+    plot_planes([(f"{Path(str(attrs.get('checkpoint') or cs.path.name)).name}: every ReLU site", res)], path,
+                anchor_labels=tags)
+    return path.name, int(res.n_regions)
+
+
+def _markdown(result: dict, figures: list[str], umap_info: dict | None, plane_info: str | None = None) -> str:
     lines = [f"# nacscope report: {Path(result['file']).name}", "",
              f"{result['n_samples']} samples; labels: {result['labels'] or 'none'}; "
              f"retrieval split: {result['split'] or 'n/a'}.", "",
@@ -212,6 +268,8 @@ def _markdown(result: dict, figures: list[str], umap_info: dict | None) -> str:
         lines += ["", f"UMAP ({umap_info['name']}, seed {umap_info['params']['seed']}, "
                       f"n_neighbors {umap_info['params']['n_neighbors']}): trustworthiness "
                       f"{f(umap_info['trustworthiness'], 3)}."]
+    if plane_info:
+        lines += ["", plane_info]
     if result["notes"]:
         lines += ["", "Notes:", *[f"- {n}" for n in result["notes"]]]
     lines += ["", "Figures:", *[f"- ![{x}]({x})" for x in figures], ""]
@@ -220,9 +278,15 @@ def _markdown(result: dict, figures: list[str], umap_info: dict | None) -> str:
 
 def write_report(
     cs: "CodeSet", out_dir: str | os.PathLike, layers: Sequence[str] | None = None, *, umap_layer: str | None = None,
-    umap: bool = True, force: bool = False, use_cache: bool = True, progress: Progress | None = None,
+    umap: bool = True, plane: bool = True, plane_rows: Sequence[int] | None = None, plane_resolution: int = 100,
+    force: bool = False, use_cache: bool = True, progress: Progress | None = None,
 ) -> list[Path]:
-    """Write figures and ``summary.md`` for a code set into ``out_dir``; returns the files written."""
+    """Write figures and ``summary.md`` for a code set into ``out_dir``; returns the files written.
+
+    The plane figure (``plane.png``) needs the network and dataset the file was dumped from: with
+    ``plane_rows`` given, their absence is an error; by default (anchors: the first samples of three
+    classes) the figure is skipped with a line in ``summary.md`` saying why.
+    """
     from nacscope.analysis.engine import analyze_codeset, analyze_layer, analyze_retrieval, check_layers
 
     out = Path(out_dir)
@@ -236,6 +300,16 @@ def write_report(
     names = check_layers(cs, layers)
     if umap_layer is not None:
         check_layers(cs, [umap_layer])
+    if plane_resolution < 2:
+        raise OptionError(f"--plane-resolution must be >= 2, got {plane_resolution}")
+    explicit_plane = plane_rows is not None
+    if plane:
+        plane_rows = check_plane_rows(plane_rows, cs.n_samples) if explicit_plane else (
+            default_plane_rows(cs.labels(), cs.n_samples) if cs.n_samples >= 3 else None)
+        missing = [k for k in ("checkpoint", "dataset") if not cs.attrs.get(k)]
+        if missing and explicit_plane:  # refuse before the long work, not after it
+            raise OptionError(f"{cs.path.name} records no {' and no '.join(missing)}: the plane partition needs the "
+                              "network and inputs it was dumped from (use --no-plane)")
     result = analyze_codeset(cs, names, use_cache=use_cache, progress=progress)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
@@ -258,7 +332,22 @@ def write_report(
             tw = umap_info["trustworthiness"]
             title = f"UMAP of {layer} codes (Hamming)" + (f", trustworthiness {tw:.3f}" if tw is not None else "")
             figures.append(fig_umap(coords, cs.labels(), title, tmp / "umap.png"))
-        (tmp / "summary.md").write_text(_markdown(result, figures, umap_info))
+        plane_info = None
+        if plane and plane_rows is not None:
+            from nacscope.errors import NacscopeError
+
+            try:
+                if progress is not None:
+                    progress(0, 1, "plane partition")
+                name, n_regions = fig_plane(cs, plane_rows, tmp / "plane.png", resolution=plane_resolution)
+                figures.append(name)
+                plane_info = (f"Plane through rows {', '.join(map(str, plane_rows))}: {n_regions} linear regions "
+                              f"on a {plane_resolution} x {plane_resolution} grid (every ReLU site).")
+            except NacscopeError as exc:
+                if explicit_plane:
+                    raise
+                plane_info = f"Plane partition skipped: {exc}"
+        (tmp / "summary.md").write_text(_markdown(result, figures, umap_info, plane_info))
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

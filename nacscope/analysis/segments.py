@@ -104,8 +104,12 @@ def _prepare(model: nn.Module, example: torch.Tensor, sites: Sequence[Site] | No
 
     net = copy.deepcopy(model).double().eval()
     ex = example.double()
-    check_piecewise_linear(net, ex)
-    all_sites = list_sites(net, ex)
+    try:
+        check_piecewise_linear(net, ex)
+        all_sites = list_sites(net, ex)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise OptionError(f"the model cannot run on inputs of shape {tuple(ex.shape[1:])} ({first})") from None
     net._nacscope_relu_sites = [s for s in all_sites if s.kind == "relu"]
     if sites is None:
         sites = select_sites(all_sites, layers) if layers else [s for s in all_sites if s.kind == "relu"]

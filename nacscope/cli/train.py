@@ -29,7 +29,7 @@ def _hidden(value: Optional[str]) -> Optional[list[int]]:
 @one_line_errors
 def train_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (last.pt, metrics.jsonl, config.json).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="digits, mnist5k, cifar10, cifar100, stl10, folder:PATH, or a .npz/.h5 file.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="digits, mnist5k, cifar10, cifar100, stl10, cifar10-hash, folder:PATH, or a .npz/.h5 file.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="mlp, convnet, resnet18, resnet50, vgg16_bn.")] = None,
     objective: Annotated[Optional[str], typer.Option(help="nac or simclr.")] = None,
     bits: Annotated[Optional[int], typer.Option(help="Code length D.")] = None,

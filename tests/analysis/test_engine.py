@@ -139,8 +139,9 @@ def test_import_stays_light_and_segments_reexported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
     import nacscope.analysis as a
-    from nacscope.analysis import segments
+    from nacscope.analysis import plane, segments
 
     assert a.count_regions_exact is segments.count_regions_exact
+    assert a.plane_regions is plane.plane_regions
     with pytest.raises(AttributeError):
         a.no_such_function  # noqa: B018

@@ -215,3 +215,37 @@ def test_ctrl_c_mid_dump_real_signal(tmp_path):
     assert p.returncode != 0
     assert "Traceback" not in err and "interrupted" in err
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_regions_compares_checkpoint_and_random_init(tmp_path, mlp_ckpt):
+    png = tmp_path / "planes.png"
+    r = invoke("regions", mlp_ckpt, "--random-init", "--seed", "5", "--dataset", "digits", "--pairs", "3",
+               "--dense", "300", "--resolution", "24", "--plot", png, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{"):])
+    assert [m["model"] for m in out["models"]] == ["mlp", "random init"]
+    for m in out["models"]:
+        seg = m["segments"]
+        assert len(seg["exact"]) == 3 and all(e >= d >= 1 for e, d in zip(seg["exact"], seg["dense"]))
+        assert 1 < m["plane"]["regions"] <= 24 * 24
+    # Different weights, same samples: the two models cut the same segments differently.
+    assert out["models"][0]["segments"]["exact"] != out["models"][1]["segments"]["exact"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The table form names both models and the ratio line.
+    r = invoke("regions", mlp_ckpt, "--random-init", "--dataset", "digits", "--pairs", "1", "--dense", "0",
+               "--resolution", "0")
+    assert r.exit_code == 0 and "mlp vs random init: segments x" in r.output, r.output
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--dataset", "digits"], "CHECKPOINT"),
+        (["--random-init", "--dataset", "digits"], "--arch and --bits"),
+        (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--pairs", "-1"], "--pairs"),
+        (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--resolution", "1"], "--resolution"),
+        (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--margin", "-1"], "--margin"),
+    ],
+)
+def test_regions_bad_input(args, fragment):
+    assert_error(invoke("regions", *args), fragment)

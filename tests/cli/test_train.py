@@ -31,7 +31,7 @@ def assert_one_line_error(result, *fragments):
 
 def test_train_then_resume(tmp_path):
     run = tmp_path / "run"
-    r = invoke(*TINY, "--epochs", "2", "--stop-after", "1", "--out", run)
+    r = invoke(*TINY, "--epochs", "2", "--stop-after", "1", "--eval-every", "1", "--out", run)
     assert r.exit_code == 0, r.output
     assert "--resume" in r.output and (run / "last.pt").is_file()
     r = invoke("--resume", run, "--epochs", "2", "--quiet")
@@ -42,6 +42,8 @@ def test_train_then_resume(tmp_path):
     assert ck["epoch"] == 2 and ck["config"]["hidden"] == [64]
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"loss", "lr", "images_per_s"} <= set(records[0]) and records[-1]["final"]
+    periodic = [r for r in records if "eval" in r and not r.get("final")]
+    assert [r["epoch"] for r in periodic] == [1] and 0 <= periodic[0]["eval"]["map"] <= 1
     assert json.loads((run / "config.json").read_text())["bits"] == 8
     # the finished run's checkpoint loads for downstream tools
     from nacscope.nets import load_checkpoint

@@ -187,3 +187,27 @@ def test_subset_keeps_indices():
     d = load_dataset("digits", "test")
     s = d.subset(torch.tensor([2, 0]))
     assert isinstance(s, ImageData) and s.indices.tolist() == [10, 0]
+
+
+def test_hash_protocol_split_counts():
+    from nacscope.data.ondisk import hash_protocol_split
+
+    labels = torch.arange(10).repeat_interleave(6000)[torch.randperm(60000, generator=torch.Generator().manual_seed(1))]
+    parts = hash_protocol_split(labels)
+    assert len(parts["query"]) == 10000 and len(parts["gallery"]) == 50000 and len(parts["train"]) == 5000
+    assert set(parts["query"].tolist()).isdisjoint(parts["gallery"].tolist())
+    assert set(parts["train"].tolist()) <= set(parts["gallery"].tolist())
+    for name, per_class in (("query", 1000), ("train", 500)):
+        assert torch.bincount(labels[parts[name]], minlength=10).tolist() == [per_class] * 10
+    again = hash_protocol_split(labels)
+    assert all(torch.equal(parts[k], again[k]) for k in parts)
+
+
+def test_cifar10_hash_on_fabricated_files(tmp_path):
+    _fake_cifar(tmp_path, n=12)  # 72 pooled images
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train, test, gallery = (load_dataset("cifar10-hash", s, root=tmp_path) for s in ("train", "test", "all"))
+    assert len(test) + len(gallery) == 72
+    assert set(train.indices.tolist()) <= set(gallery.indices.tolist())
+    assert set(test.indices.tolist()).isdisjoint(gallery.indices.tolist())

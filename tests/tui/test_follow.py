@@ -42,13 +42,25 @@ WRITER = textwrap.dedent(
 )
 
 
+def _line(proc, timeout: float = 60.0) -> str:
+    """The writer's next line, or a failure (never a hang) if it does not come."""
+    import threading
+
+    out: list[str] = []
+    t = threading.Thread(target=lambda: out.append(proc.stdout.readline()), daemon=True)
+    t.start()
+    t.join(timeout)
+    assert out, f"the writer said nothing for {timeout} s (exit code {proc.poll()})"
+    return out[0].strip()
+
+
 def test_follow_a_file_being_written(tmp_path):
     root = str(Path(__file__).resolve().parents[2])
     out, go = tmp_path / "growing.h5", tmp_path / "go"
     proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=root), str(out), str(go)],
                             stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        assert _line(proc) == "ready"
         assert partial_path(out).exists() and not out.exists()
 
         async def run():

@@ -1,0 +1,35 @@
+"""examples/cifar10_paper.py (GPU only): its --dry-run checks that every command parses; bad ones fail."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_dry_run_parses_every_command(example, capsys):
+    ex = example("cifar10_paper")
+    cmds = ex.main(["--data-root", "/nonexistent/data", "--out", "/tmp/out", "--dry-run"])
+    assert len(cmds) == 3 * 4 + 3
+    assert [c[0] for c in cmds].count("train") == 4
+    assert {c[c.index("--bits") + 1] for c in cmds if c[0] == "train" and "--bits" in c} == {"16", "32", "64"}
+    assert "15 commands parse" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["dump", "x", "--no-such-option"], "No such option"),
+    (["trian"], "no such command"),
+    (["train", "--epochs", "many"], "valid integer"),
+])
+def test_check_parses_rejects_bad_commands(example, argv, error):
+    with pytest.raises(ValueError, match=error):
+        example("cifar10_paper").check_parses(argv)
+
+
+def test_dry_run_rejects_unknown_preset(example, monkeypatch):
+    from nacscope.errors import OptionError
+
+    ex = example("cifar10_paper")
+    real = ex.commands
+    monkeypatch.setattr(ex, "commands", lambda *a: [(["train", "--preset", "paper-cifar10-nope", "--out", "x"], None)]
+                        + real(*a))
+    with pytest.raises(OptionError, match="unknown preset"):
+        ex.main(["--data-root", "/d", "--dry-run"])
