@@ -72,22 +72,39 @@ def main() -> None:
         return time.perf_counter() - t0
 
     bare()  # warm-up
-    times: dict[str, list[float]] = {"bare forward": [], "dump (bits+h+thumbs)": [], "dump (bits only)": []}
+    from nacscope.codes import format as fmt
+
+    default_compression = dict(fmt.OTHER_COMPRESSION)
+    variants = {
+        "dump (bits+h+thumbs)": ({}, default_compression),
+        "dump (bits only)": ({"features": False, "thumbnails": None}, default_compression),
+        # The same with the code set's per-sample arrays (index, labels, h, thumbnails) uncompressed:
+        # shows what the format's gzip-4 costs (h5py compresses while holding the GIL).
+        "dump bits+h+thumbs, no gzip": ({}, {}),
+        "dump bits only, no gzip": ({"features": False, "thumbnails": None}, {}),
+    }
+    times: dict[str, list[float]] = {"bare forward": [], **{k: [] for k in variants}}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
+        i = 0
         for r in range(args.repeats):
             times["bare forward"].append(bare())
-            times["dump (bits+h+thumbs)"].append(dump(tmp, 2 * r))
-            times["dump (bits only)"].append(dump(tmp, 2 * r + 1, features=False, thumbnails=None))
+            for name, (kw, comp) in variants.items():
+                fmt.OTHER_COMPRESSION = comp
+                try:
+                    times[name].append(dump(tmp, i, **kw))
+                finally:
+                    fmt.OTHER_COMPRESSION = default_compression
+                i += 1
             for f in tmp.glob("*.h5"):
                 f.unlink()
     base = statistics.median(times["bare forward"])
     print(f"{args.arch} on {dev}, N={args.n}, batch {args.batch}, input {ch}x{size}x{size}, "
           f"sites {[s.name for s in sites]}, torch threads {torch.get_num_threads()}")
-    print(f"{'':24s} {'median s':>9s} {'samples/s':>10s} {'vs bare':>8s}")
+    print(f"{'':30s} {'median s':>9s} {'samples/s':>10s} {'vs bare':>8s}")
     for k, v in times.items():
         m = statistics.median(v)
-        print(f"{k:24s} {m:9.3f} {args.n / m:10.0f} {base / m:8.2f}")
+        print(f"{k:30s} {m:9.3f} {args.n / m:10.0f} {base / m:8.2f}")
 
 
 if __name__ == "__main__":

@@ -126,8 +126,9 @@ def card(spec: Spec, command: str, metrics: dict, n_test: int, seconds: float) -
     size = (ROOT / spec.name / "model.pt").stat().st_size
     trained = spec.objective != "random"
     cfg = meta.get("config") or {}
-    settings = ", ".join(f"{k}={cfg[k]}" for k in ("optimizer", "lr", "batch_size", "weight_decay", "warmup_epochs",
-                                                    "p", "temperature", "augment", "seed") if k in cfg)
+    keys = ("optimizer", "lr", "batch_size", "weight_decay", "warmup_epochs", "p" if spec.objective == "nac" else
+            "temperature", "augment", "seed")
+    settings = ", ".join(f"{k}={cfg[k]}" for k in keys if k in cfg)
     if trained:
         made = (f"then slimmed (float16 weights, optimiser/RNG state dropped): `python models/make_models.py "
                 f"--only {spec.name}` runs the command above and slims the result.")
@@ -178,13 +179,36 @@ def _fmt(v) -> str:
     return f"{v:d}" if isinstance(v, int) else f"{v:.4f}"
 
 
+def write_index() -> None:
+    """``models/README.md``: one row per model with its held-out metrics, read from the cards."""
+    import re
+
+    head = ["model", "objective", "data", "MB"] + [label for label, _ in METRICS]
+    lines = ["# Model zoo", "",
+             "Small ready checkpoints (`mlp` 256-256, 32-bit codes) with model cards. Every figure is measured",
+             "on held-out test images and re-measured by `tests/models/test_model_cards.py`; rebuild with",
+             "`python models/make_models.py`. Use one with, e.g.,",
+             "`nacscope dump models/digits-nac/model.pt --dataset digits --split test -o codes.h5`.", "",
+             "| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+    for spec in SPECS:
+        text = (ROOT / spec.name / "README.md").read_text()
+        vals = [re.search(rf"\| {re.escape(label)} \| ([0-9.]+) \|", text).group(1) for label, _ in METRICS]
+        size = (ROOT / spec.name / "model.pt").stat().st_size / 1e6
+        lines.append(f"| [{spec.name}]({spec.name}/README.md) | {spec.objective} | {spec.dataset} | {size:.2f} | "
+                     + " | ".join(vals) + " |")
+    (ROOT / "README.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     import time
 
     ap = argparse.ArgumentParser(description="Build the model zoo in models/.")
     ap.add_argument("--only", nargs="*", help="names of models to build (default: all)")
     ap.add_argument("--runs", type=Path, default=Path(tempfile.gettempdir()) / "nacscope-zoo-runs")
+    ap.add_argument("--index-only", action="store_true", help="only rewrite models/README.md from the cards")
     args = ap.parse_args(argv)
+    if args.index_only:
+        return write_index()
     specs = [s for s in SPECS if not args.only or s.name in args.only]
     for spec in specs:
         t0 = time.perf_counter()
@@ -206,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         text = card(spec, command, metrics, n_test, time.perf_counter() - t0)
         (ROOT / spec.name / "README.md").write_text(text)
         print(f"{spec.name}: {metrics}", flush=True)
+    write_index()
 
 
 if __name__ == "__main__":

@@ -341,6 +341,8 @@ def write_report(
                     progress(0, 1, "plane partition")
                 name, n_regions = fig_plane(cs, plane_rows, tmp / "plane.png", resolution=plane_resolution)
                 figures.append(name)
+                if progress is not None:
+                    progress(1, 1, "plane partition")
                 plane_info = (f"Plane through rows {', '.join(map(str, plane_rows))}: {n_regions} linear regions "
                               f"on a {plane_resolution} x {plane_resolution} grid (every ReLU site).")
             except NacscopeError as exc:

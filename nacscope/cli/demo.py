@@ -88,8 +88,7 @@ def demo_cmd(
         from nacscope.tui import run_inspect
 
         err_console.print(f"done in {elapsed:.0f} s; opening the TUI on {result.codesets['nac']} (q quits)")
-        run_inspect(result.codesets["nac"], "code")
-        return
+        run_inspect(result.codesets["nac"], "code")  # then the comparison below stays on the terminal
     table = Table(title=f"NAC vs {' vs '.join(TITLES[m] for m in models[1:])} on digits "
                         f"({result.analyses['nac']['n_samples']:,} samples, {bits}-bit codes)", title_justify="left")
     table.add_column("metric")

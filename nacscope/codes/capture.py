@@ -85,6 +85,11 @@ def pack_bits_torch(bits: torch.Tensor) -> torch.Tensor:
         import numpy as np
 
         return torch.from_numpy(np.packbits(bits.numpy(), axis=1, bitorder="big"))
+    return _pack_bits_native(bits)
+
+
+def _pack_bits_native(bits: torch.Tensor) -> torch.Tensor:
+    """The torch implementation of :func:`pack_bits_torch` (any device)."""
     b, u = bits.shape
     pad = (-u) % 8
     x = bits.to(torch.uint8)  # (B, U)

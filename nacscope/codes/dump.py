@@ -105,27 +105,59 @@ def layer_specs(sites: Sequence[Site]) -> list[LayerSpec]:
 
 
 class _Writer(threading.Thread):
-    """Appends queued batches to the code set; records the first error instead of dying silently."""
+    """Appends queued batches to the code set; records the first error instead of dying silently.
 
-    def __init__(self, writer: CodeSetWriter, depth: int):
+    Batches are coalesced into blocks of at least ``block_rows`` rows before each append: the
+    code set's per-sample arrays are chunked and compressed, and every append recompresses the
+    chunk it ends in, so fewer, larger appends cost much less (``benchmarks/dump_throughput.py``:
+    ~48 ms per 512-row append with features vs ~6 ms per 512 rows in 4,096-row blocks).
+    """
+
+    def __init__(self, writer: CodeSetWriter, depth: int, block_rows: int = 4096):
         super().__init__(name="nacscope-dump-writer", daemon=True)
         self.writer = writer
         self.q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self.error: BaseException | None = None
         self.rows = 0
         self.cancelled = False
+        self.block_rows = max(1, int(block_rows))
+        self.pending: list[tuple[dict, dict]] = []
+        self.pending_rows = 0
+
+    def _write_pending(self) -> None:
+        if not self.pending:
+            return
+        items, self.pending, self.pending_rows = self.pending, [], 0
+        if len(items) == 1:
+            bits, kw = items[0]
+        else:
+            bits = {k: np.concatenate([b[k] for b, _ in items]) for k in items[0][0]}
+            kw = {}
+            for key, value in items[0][1].items():
+                if isinstance(value, dict):
+                    kw[key] = {k: np.concatenate([it[1][key][k] for it in items]) for k in value}
+                else:
+                    kw[key] = np.concatenate([it[1][key] for it in items])
+        self.writer.append(bits, packed=True, **kw)
+        self.rows += len(kw["index"])
 
     def run(self) -> None:
         while True:
             item = self.q.get()
             if item is _STOP:
+                if self.error is None and not self.cancelled:
+                    try:
+                        self._write_pending()
+                    except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                        self.error = exc
                 return
             if self.error is not None or self.cancelled:
                 continue  # drain after a failure so the producer never blocks
             try:
-                bits, kw = item
-                self.writer.append(bits, packed=True, **kw)
-                self.rows += len(kw["index"])
+                self.pending.append(item)
+                self.pending_rows += len(item[1]["index"])
+                if self.pending_rows >= self.block_rows:
+                    self._write_pending()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 self.error = exc
 
@@ -177,6 +209,7 @@ def dump_codes(
     queue_depth: int = 2,
     progress: Callable[[int, int, int], None] | None = None,
     rows: tuple[int, int] | None = None,
+    write_block_rows: int = 4096,
 ) -> DumpStats:
     """Dump the bits of ``sites`` for every sample of ``data`` into the code set ``out``.
 
@@ -196,6 +229,8 @@ def dump_codes(
         queue_depth: batches that may wait for the writer (memory bound).
         progress: ``progress(done, total, bytes_on_disk)`` after each batch is queued.
         rows: ``(start, stop)``: dump only these rows (used for multi-process shards).
+        write_block_rows: rows gathered before each append to the file (a reader following the
+            file sees rows in steps of this size); memory holds at most this plus ``queue_depth`` batches.
 
     Returns:
         :class:`DumpStats`.
@@ -241,7 +276,7 @@ def dump_codes(
         attrs={**meta, **(attrs or {})},
         force=force,
     )
-    worker = _Writer(writer, queue_depth)
+    worker = _Writer(writer, queue_depth, write_block_rows)
     worker.start()
     t0 = time.perf_counter()
     autocast = (

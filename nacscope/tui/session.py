@@ -290,14 +290,30 @@ class Session:
         return {"regions_exact": int(exact.regions[0]), "regions_dense_1000": int(dense[0]),
                 "forward_passes": int(exact.steps[0]) if exact.steps is not None else None}
 
-    def plane(self, layer: str, a: int, b: int, c: int, progress: Progress | None = None) -> Any:
-        """The partition of the input plane through samples a, b, c (``analysis.plane``)."""
-        try:
-            from nacscope.analysis import plane
-        except ImportError:
-            raise CodeSetError("plane partitions are not available yet: nacscope.analysis.plane is missing") from None
-        model, x = self._network_and_inputs([a, b, c])
-        return plane.plane_regions(model, x[0], x[1], x[2], progress=progress)
+    def plane(self, layer: str, a: int, b: int, c: int, progress: Progress | None = None,
+              resolution: int = 96) -> dict[str, Any]:
+        """The partition of the input plane through samples a, b, c (``analysis.plane.plane_regions``),
+        with a picture: each region in the engine's colours, v upwards, the anchors white."""
+        import warnings
+
+        from nacscope.analysis.plane import plane_regions, region_colors
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if progress:
+                progress(0, resolution * resolution, "loading the network and the three inputs")
+            model, x = self._network_and_inputs([a, b, c])
+            res = plane_regions(model, x, resolution=resolution, progress=progress)
+        colours = (region_colors(res.n_regions) * 255).round().astype(np.uint8)  # (n, 3)
+        image = colours[res.region_ids[::-1]]  # (R, R, 3): row 0 = top = largest v
+        lo, hi = res.extent[0], res.extent[1]
+        step = (hi - lo) / (resolution - 1)
+        for u, v in res.anchors_uv:
+            j, i = round((u - lo) / step), resolution - 1 - round((v - lo) / step)
+            if 0 <= i < resolution and 0 <= j < resolution:
+                image[i, j] = 255
+        return {"regions": int(res.n_regions), "grid": f"{resolution}x{resolution}",
+                "anchor_regions": [int(r) for r in res.anchor_regions], "image": image}
 
 
 def _open(path: str | Path) -> CodeSet:

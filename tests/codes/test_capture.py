@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nacscope.codes.capture import (
+    _pack_bits_native,
     capture_bits,
     capture_preactivations,
     default_sites,
@@ -68,6 +69,7 @@ def test_pack_bits_torch_equals_numpy(units):
     bits = torch.rand(5, units, generator=torch.Generator().manual_seed(units)) > 0.5
     want = np.packbits(bits.numpy(), axis=1, bitorder="big")
     assert np.array_equal(pack_bits_torch(bits).numpy(), want)
+    assert np.array_equal(_pack_bits_native(bits).numpy(), want)  # the GPU path, run on the CPU
 
 
 def test_mlp_sites_and_bits_match_manual_forward(digits):

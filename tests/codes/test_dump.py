@@ -178,7 +178,7 @@ def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
             assert r.returncode == 0, r.stderr
             seen["rows"], seen["ones"] = (int(v) for v in r.stdout.split())
 
-    dump_codes(model, _input(d), out, sites, batch_size=100, progress=progress)
+    dump_codes(model, _input(d), out, sites, batch_size=100, progress=progress, write_block_rows=100)
     assert 200 <= seen["rows"] < len(d)
     with CodeSet(out) as cs:
         assert seen["ones"] == int(cs.bits("code", slice(0, 200)).sum())
@@ -237,11 +237,11 @@ def test_failure_mid_dump_leaves_no_file(tmp_path, digits_data, monkeypatch, fai
     monkeypatch.setattr(fmt.CodeSetWriter, "append", failing)
     expected = CodeSetError if isinstance(failure, OSError) else KeyboardInterrupt
     with pytest.raises(expected):
-        dump_codes(model, _input(d), out, sites, batch_size=100)
-    assert not out.exists() and not partial_path(out).exists()
+        dump_codes(model, _input(d), out, sites, batch_size=100, write_block_rows=100)
+    assert calls["n"] == 3 and not out.exists() and not partial_path(out).exists()
     # An existing output is not destroyed by a failing --force dump.
     out_old.write_bytes(b"keep me")
     calls["n"] = 0
     with pytest.raises(expected):
-        dump_codes(model, _input(d), out_old, sites, batch_size=100, force=True)
+        dump_codes(model, _input(d), out_old, sites, batch_size=100, force=True, write_block_rows=100)
     assert out_old.read_bytes() == b"keep me" and not partial_path(out_old).exists()

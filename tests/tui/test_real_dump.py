@@ -109,3 +109,36 @@ def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
         ref = count_regions_exact(load_network(cs.attrs, path, data), x[:1], x[1:2])
     assert result["regions_exact"] == int(ref.regions[0])
     assert 1 <= result["regions_dense_1000"] <= result["regions_exact"]
+
+
+def test_plane_partition_from_the_regions_screen(dumps):
+    from nacscope.analysis.plane import plane_regions
+    from nacscope.tui.inputs import load_inputs, load_network
+    from nacscope.tui.widgets import ImageView
+
+    path = dumps["trained"]
+
+    async def run():
+        app = InspectApp(Session(path))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.summary is not None, timeout=60)
+            await pilot.press("2", "slash", *"3 7 11", "enter")
+            scr = app.screen
+            await wait_for(pilot, lambda: scr.plane_result is not None, timeout=120)
+            await pilot.pause()
+            return scr.plane_result, scr.query_one("#rg-plane", ImageView).image
+
+    (rows, result), shown = asyncio.run(run())
+    assert rows == [3, 7, 11]
+    with CodeSet(path) as cs:
+        x, data = load_inputs(cs.attrs, cs.sample_index, rows)
+        ref = plane_regions(load_network(cs.attrs, path, data), x, resolution=96)
+    assert result["regions"] == ref.n_regions
+    assert result["anchor_regions"] == ref.anchor_regions.tolist()
+    # The picture: one colour per region (rows flipped so that v grows upwards), anchors white.
+    img = result["image"]
+    assert img.shape == (96, 96, 3) and shown is not None
+    flipped = ref.region_ids[::-1]
+    for rid in np.unique(flipped)[:20]:
+        colours = {tuple(c) for c in img[flipped == rid] if tuple(c) != (255, 255, 255)}
+        assert len(colours) <= 1

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, Static
 
 from nacscope.tui.screens.base import NacScreen
 from nacscope.tui.screens.overview import _cum, fmt
-from nacscope.tui.widgets import BarChart, ImageView, region_rgb
+from nacscope.tui.widgets import BarChart, ImageView
 
 
 class RegionsScreen(NacScreen):
@@ -132,13 +132,9 @@ class RegionsScreen(NacScreen):
         if self.plane_result is not None:
             rows, r = self.plane_result
             lines.append(f"[b]plane through {rows}[/b]: {describe(r)}")
-            grid = _get(r, "grid", "region_ids", "ids")
-            if grid is not None:
-                img = region_rgb(np.asarray(grid))  # (G, G, 3)
-                for ax, ay in np.asarray(_get(r, "anchors_px", "anchor_pixels") or [], dtype=int).reshape(-1, 2):
-                    if 0 <= ay < img.shape[0] and 0 <= ax < img.shape[1]:
-                        img[ay, ax] = (255, 255, 255)
-                self.query_one("#rg-plane", ImageView).set_image(img, caption="plane partition (anchors white)")
+            if isinstance(r, dict) and r.get("image") is not None:
+                self.query_one("#rg-plane", ImageView).set_image(
+                    r["image"], caption=f"plane through {rows[0]}, {rows[1]}, {rows[2]} (anchors white)")
         if not lines:
             lines.append("[dim]Segment walk: regions crossed between two samples (exact, using the network's "
                          "local linearity). Plane: regions cut by the plane through three samples. Both load "

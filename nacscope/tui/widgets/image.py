@@ -96,8 +96,10 @@ class ImageView(Widget):
         self._strips = []
         if self._image is not None and cols > 0 and rows > 0:
             h, w, _ = self._image.shape
-            s = fit_scale(h, w, cols, rows)
-            big = self._image.repeat(s, axis=0).repeat(s, axis=1)  # (s*H, s*W, 3)
+            shrink = max(1, -(-h // (2 * rows)), -(-w // cols))  # keep every shrink-th pixel if too big
+            img = self._image[::shrink, ::shrink] if shrink > 1 else self._image
+            s = fit_scale(img.shape[0], img.shape[1], cols, rows)
+            big = img.repeat(s, axis=0).repeat(s, axis=1)  # (s*H, s*W, 3)
             self._strips = shaded_strips(big) if self.plain else halfblock_strips(big)
         elif self._image is None:
             self._strips = [Strip([Segment("(no image)", Style(dim=True))])]

@@ -25,11 +25,17 @@ class KeyBar(Widget):
         self._text = Text()
 
     def on_mount(self) -> None:
-        self.screen.bindings_updated_signal.subscribe(self, self._changed)
+        signal = getattr(self.screen, "bindings_updated_signal", None)
+        if signal is not None:
+            signal.subscribe(self, self._changed)
+        else:  # older Textual: refresh when focus moves
+            self.watch(self.screen, "focused", lambda *_: self._changed(), init=False)
         self._changed(self.screen)
 
     def on_unmount(self) -> None:
-        self.screen.bindings_updated_signal.unsubscribe(self)
+        signal = getattr(self.screen, "bindings_updated_signal", None)
+        if signal is not None:
+            signal.unsubscribe(self)
 
     def _changed(self, _screen=None) -> None:
         text, spans, seen = Text(no_wrap=True, overflow="crop"), [], set()
