@@ -227,6 +227,7 @@ def count_regions_exact(
             break
         delta = torch.clamp((s2 - s1) / 2, max=step)
         delta = torch.where(delta > 0, delta, torch.full_like(delta, step))
+        delta = torch.clamp(delta, min=1e-15)  # always move: t + delta > t in float64 for t <= 1
         t_new = torch.clamp(t_cross + delta, max=1.0)
         xa = x0[active] + t_new.view(shape) * v[active]
         z, dz = _jvp(net, sites, xa, v[active])

@@ -279,6 +279,10 @@ def dump_cmd(
         import torch.distributed as dist
 
         dev = _device(device, int(os.environ.get("LOCAL_RANK", "0")))
+        if dev.type == "cuda":
+            import torch
+
+            torch.cuda.set_device(dev)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         try:

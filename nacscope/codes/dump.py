@@ -394,21 +394,23 @@ def dump_distributed(model: nn.Module, data: DumpInput, out: str | os.PathLike, 
 
     rank, world = dist.get_rank(), dist.get_world_size()
     force = kw.pop("force", False)
+    # NCCL collectives need CUDA tensors; gloo takes CPU ones.
+    cdev = torch.device(kw.get("device", "cpu")) if dist.get_backend() == "nccl" else torch.device("cpu")
     if rank == 0 and Path(out).exists() and not force:
         err = CodeSetError(f"{out} exists; use --force to overwrite it")
     else:
         err = None
-    flag = torch.tensor([1 if err else 0])
+    flag = torch.tensor([1 if err else 0], device=cdev)
     dist.broadcast(flag, 0)
     if flag.item():
         raise err or CodeSetError(f"{out} exists; use --force to overwrite it")
     part = shard_path(out, rank)
-    ok = torch.tensor([1])
+    ok = torch.tensor([1], device=cdev)
     stats = None
     try:
         stats = dump_codes(model, data, part, sites, rows=shard_rows(len(data), rank, world), force=True, **kw)
     except BaseException:
-        ok = torch.tensor([0])
+        ok = torch.tensor([0], device=cdev)
         raise
     finally:
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)

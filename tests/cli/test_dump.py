@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,3 +250,26 @@ def test_regions_compares_checkpoint_and_random_init(tmp_path, mlp_ckpt):
 )
 def test_regions_bad_input(args, fragment):
     assert_error(invoke("regions", *args), fragment)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_equal_single_process(tmp_path, mlp_ckpt):
+    """Two CPU ranks (gloo) write shards that merge into a file identical to a one-process dump."""
+    import shutil
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    multi, single = tmp_path / "multi.h5", tmp_path / "single.h5"
+    args = ["dump", str(mlp_ckpt), "--dataset", "digits", "--split", "test", "--layers", "all", "--device", "cpu"]
+    r = subprocess.run([torchrun, "--nproc_per_node=2", "-m", "nacscope", *args, "-o", str(multi)],
+                       capture_output=True, text=True, env=env, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert invoke(*args, "-o", single).exit_code == 0
+    with CodeSet(multi) as a, CodeSet(single) as b:
+        assert a.attrs["world_size"] == 2 and a.n_samples == b.n_samples == 360
+        for name in b.layer_names:
+            assert np.array_equal(a.packed(name), b.packed(name)), name
+        for key in ("index", "labels", "thumbnails"):
+            assert np.array_equal(a.f["samples"][key][()], b.f["samples"][key][()]), key
+        assert np.array_equal(a.features("h"), b.features("h"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multi.h5", "single.h5"]  # no shard left

@@ -17,7 +17,7 @@ from nacscope.codes.capture import capture_preactivations, list_sites, select_si
 from nacscope.codes.dump import DumpInput, dump_codes, merge_shards, shard_rows
 from nacscope.codes.protocols import queries_per_class
 from nacscope.data import load_dataset
-from nacscope.errors import CodeSetError
+from nacscope.errors import CodeSetError, OptionError
 from nacscope.nets import build_model
 
 torch.set_num_threads(1)
@@ -245,3 +245,57 @@ def test_failure_mid_dump_leaves_no_file(tmp_path, digits_data, monkeypatch, fai
     with pytest.raises(expected):
         dump_codes(model, _input(d), out_old, sites, batch_size=100, force=True, write_block_rows=100)
     assert out_old.read_bytes() == b"keep me" and not partial_path(out_old).exists()
+
+
+def test_bf16_is_opt_in_and_recorded(tmp_path, digits_data):
+    d = digits_data
+    torch.manual_seed(0)
+    model = build_model("mlp", 16, in_channels=1, image_size=8, hidden=(64,)).eval()
+    sites = list_sites(model, d.normalize(d.images[:2]))
+    dump_codes(model, _input(d), tmp_path / "f.h5", sites, batch_size=512)
+    dump_codes(model, _input(d), tmp_path / "b.h5", sites, batch_size=512, precision="bf16")
+    pre = capture_preactivations(model, d.normalize(d.images), sites)
+    with CodeSet(tmp_path / "f.h5") as f, CodeSet(tmp_path / "b.h5") as b:
+        assert f.attrs["precision"] == "fp32" and b.attrs["precision"] == "bf16"
+        for s in sites:
+            z = pre[s.name].numpy()
+            diff = f.bits(s.name) != b.bits(s.name)
+            # bf16 (8 mantissa bits) may flip only signs of pre-activations near zero.
+            scale = np.abs(z).max()
+            assert not diff[np.abs(z) > 0.05 * scale].any(), s.name
+    with pytest.raises(OptionError, match="precision"):
+        dump_codes(model, _input(d), tmp_path / "x.h5", sites, precision="fp16")
+
+
+@pytest.mark.parametrize("k, seed", [(1, 0), (7, 3), (30, 2021)])
+def test_queries_per_class(k, seed, digits_data):
+    y = digits_data.labels.numpy()
+    idx = digits_data.indices.numpy()
+    q = queries_per_class(y, k, seed, idx)
+    assert all((q & (y == c)).sum() == k for c in range(10))
+    assert np.array_equal(q, queries_per_class(y, k, seed, idx))  # fixed by the seed
+    # Independent of the order the samples come in: the same source indices are chosen.
+    perm = np.random.default_rng(1).permutation(len(y))
+    q2 = queries_per_class(y[perm], k, seed, idx[perm])
+    assert set(idx[perm][q2]) == set(idx[q])
+    if k < 30:
+        assert not np.array_equal(q, queries_per_class(y, k, seed + 1, idx))
+
+
+def test_paper_cifar10_split():
+    from nacscope.codes.protocols import PAPER_SEED, paper_cifar10, query_mask
+
+    y = np.repeat(np.arange(10), 6000)[np.random.default_rng(0).permutation(60000)]
+    idx = np.arange(60000)
+    q = paper_cifar10(y, idx, "cifar10", "all")
+    assert q.sum() == 10000 and all((q & (y == c)).sum() == 1000 for c in range(10))
+    assert np.array_equal(q, queries_per_class(y, 1000, PAPER_SEED, idx))
+    assert np.array_equal(q, query_mask("paper-cifar10", None, y, idx, "cifar10", "all"))
+    for args in (("cifar10", "test"), ("cifar100", "all")):
+        with pytest.raises(OptionError, match="needs --dataset cifar10 --split all"):
+            paper_cifar10(y, idx, *args)
+    with pytest.raises(OptionError, match="all 60000"):
+        paper_cifar10(y[:100], idx[:100], "cifar10", "all")
+    with pytest.raises(OptionError, match="not both"):
+        query_mask("paper-cifar10", 5, y, idx, "cifar10", "all")
+    assert query_mask(None, None, y, idx, "cifar10", "all") is None
