@@ -19,7 +19,9 @@ F = TypeVar("F", bound=Callable)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr as one line and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

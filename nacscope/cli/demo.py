@@ -74,7 +74,7 @@ def demo_cmd(
         for p in bars:  # finish the previous step's bars before the next line
             p.stop()
         bars.clear()
-        err_console.print(line, highlight=False)
+        err_console.print(line, highlight=False, soft_wrap=True)
 
     try:
         result = run_demo(out, DemoSettings(epochs=epochs, bits=bits, simclr=simclr, segment_pairs=segment_pairs), force=force, console=err_console,
@@ -104,7 +104,7 @@ def demo_cmd(
     console.print("\nwritten:", highlight=False)
     for name, path in {**{f"code set ({TITLES[k]})": v for k, v in result.codesets.items()},
                        **{k: v for k, v in result.files.items()}}.items():
-        console.print(f"  {name:22} {path}", highlight=False)
+        console.print(f"  {name:22} {path}", highlight=False, soft_wrap=True)
     note = f" (reused: {', '.join(result.reused)})" if result.reused else ""
     console.print(f"done in {elapsed:.0f} s{note}. Browse with: nacscope inspect {result.codesets['nac']}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)

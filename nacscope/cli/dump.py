@@ -11,7 +11,7 @@ import typer
 
 from nacscope.cli._common import command_line, console, err_console, one_line_errors
 from nacscope.cli.app import app
-from nacscope.errors import CheckpointError, OptionError
+from nacscope.errors import OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -40,4 +40,4 @@ def export_cmd(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     for p in paths:
-        console.print(f"wrote [bold]{p}[/]", highlight=False)
+        console.print(f"wrote [bold]{p}[/]", highlight=False, soft_wrap=True)

@@ -75,7 +75,7 @@ def write_cached(
     path, n_samples = cs.path, cs.n_samples
     cs.f.close()
     try:
-        with h5py.File(path, "r+") as f:
+        with h5py.File(path, "r+", locking=False) as f:
             g = f.require_group("analysis")
             if key in g:
                 del g[key]
@@ -92,7 +92,7 @@ def write_cached(
     except OSError as exc:
         raise CodeSetError(f"cannot cache results in {path}: {exc}") from None
     finally:
-        cs.f = h5py.File(path, "r")
+        cs.f = h5py.File(path, "r", locking=False)
     return True
 
 
@@ -125,7 +125,7 @@ def write_projection(cs: "CodeSet", name: str, coords: np.ndarray, params: Mappi
     path = cs.path
     cs.f.close()
     try:
-        with h5py.File(path, "r+") as f:
+        with h5py.File(path, "r+", locking=False) as f:
             g = f.require_group("projections")
             if name in g:
                 del g[name]
@@ -136,5 +136,5 @@ def write_projection(cs: "CodeSet", name: str, coords: np.ndarray, params: Mappi
     except OSError as exc:
         raise CodeSetError(f"cannot store projection in {path}: {exc}") from None
     finally:
-        cs.f = h5py.File(path, "r")
+        cs.f = h5py.File(path, "r", locking=False)
     return True

@@ -4,14 +4,17 @@ Pipeline (bounded memory whatever N and the number of layers):
 
 1. the main thread takes one batch of uint8 images, moves it to the device, normalises it, runs the
    model once with :class:`~nacscope.codes.capture.SiteRecorder`, and packs each site's bits
-   ``1[pre-activation > 0]`` *on the device* (only 1/8 of the bits cross to the host);
+   ``1[pre-activation > 0]`` *on the device* (only 1/8 of the bits cross to the host, copied into
+   pinned memory without waiting; a CUDA event tells the writer when a batch has arrived);
 2. the packed rows, labels, indices, features ``h`` (float16) and thumbnails go into a queue of at
    most ``queue_depth`` batches;
-3. a writer thread appends them to a :class:`~nacscope.codes.format.CodeSetWriter` (``<out>.partial``,
-   SWMR, flushed after every batch so a reader can follow) while the next batch computes.
+3. a writer thread gathers them into blocks of ``write_block_rows`` and appends each block to a
+   :class:`~nacscope.codes.format.CodeSetWriter` (``<out>.partial``, SWMR, flushed after every
+   append so a reader can follow) while the next batches compute.
 
 Any error or Ctrl-C aborts: the writer thread stops and the partial file is removed; the final name
-is only ever created by the rename in ``CodeSetWriter.close``.
+is only ever created by the rename once the file is complete (:func:`_finish`, which also works
+while a reader follows the file).
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) each rank dumps a contiguous block of rows into a shard and
 rank 0 merges the shards, in rank order, into one code set identical to a single-process dump.
@@ -154,6 +157,12 @@ class _Writer(threading.Thread):
             if self.error is not None or self.cancelled:
                 continue  # drain after a failure so the producer never blocks
             try:
+                ready, bits, kw = item
+                if ready is not None:
+                    ready.synchronize()  # device-to-host copies of this batch are done
+                item = ({k: _host_numpy(v) for k, v in bits.items()},
+                        {k: ({kk: _host_numpy(vv) for kk, vv in v.items()} if isinstance(v, dict) else _host_numpy(v))
+                         for k, v in kw.items()})
                 self.pending.append(item)
                 self.pending_rows += len(item[1]["index"])
                 if self.pending_rows >= self.block_rows:
@@ -187,6 +196,19 @@ class _Writer(threading.Thread):
         self.q.put(_STOP)
         self.join()
         self.check()
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    """Start copying ``t`` to pinned host memory without waiting (CPU tensors are returned as they are)."""
+    if t.device.type == "cpu":
+        return t
+    out = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    out.copy_(t, non_blocking=True)
+    return out
+
+
+def _host_numpy(a) -> np.ndarray:
+    return a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
 
 def _to_numpy(a) -> np.ndarray:
@@ -297,21 +319,47 @@ def dump_codes(
                 if data.is_query is not None:
                     kw["is_query"] = np.asarray(data.is_query[a:b], dtype=bool)
                 if thumb is not None:
-                    kw["thumbnails"] = _thumbnails(xb, thumb).cpu().numpy()
+                    kw["thumbnails"] = _to_host(_thumbnails(xb, thumb))
                 if feat_dim:
-                    kw["features"] = {"h": h.to(torch.float16).cpu().numpy()}
-                bits = {name: t.cpu().numpy() for name, t in recorder_out.items()}
-                worker.put((bits, kw))
+                    kw["features"] = {"h": _to_host(h.to(torch.float16))}
+                bits = {name: _to_host(t) for name, t in recorder_out.items()}
+                ready = None
+                if device.type == "cuda":  # the copies above are asynchronous: the writer waits on this
+                    ready = torch.cuda.Event()
+                    ready.record()
+                worker.put((ready, bits, kw))
                 if progress is not None:
                     progress(b - start, stop - start, _size(writer.tmp))
         worker.finish()
         seconds = time.perf_counter() - t0
-        path = writer.close(extra_attrs={"dump_seconds": round(seconds, 3)})
+        path = _finish(writer, {"dump_seconds": round(seconds, 3)})
     except BaseException:
         worker.cancel()
         writer.abort()
         raise
     return DumpStats(path, worker.rows, [s.name for s in sites], seconds, _size(path))
+
+
+def _finish(writer: CodeSetWriter, extra_attrs: Mapping[str, Any]) -> Path:
+    """``CodeSetWriter.close`` (count, ``complete``, rename), reopening *without* file locking.
+
+    A reader following the dump (``inspect``, ``CodeSet(path)`` on the partial file) holds an HDF5
+    file lock; ``CodeSetWriter.close`` reopens with locking and would fail, and then remove the
+    partial file: the dump would die because someone watched it. Measured here, not hypothetical.
+    """
+    import h5py
+
+    from nacscope.codes.format import _attr_value
+
+    writer.f.close()
+    with h5py.File(writer.tmp, "r+", locking=False) as f:
+        f.attrs["n_samples"] = writer.n
+        f.attrs["complete"] = True
+        for key, value in extra_attrs.items():
+            f.attrs[key] = _attr_value(value)
+    os.replace(writer.tmp, writer.path)
+    writer._closed = True
+    return writer.path
 
 
 class _nullcontext:

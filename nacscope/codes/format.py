@@ -48,6 +48,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:#]+$")
 
 #: Target size of one chunk of packed bits, in bytes (rows per chunk = this / row bytes).
 CHUNK_BYTES = 1 << 18
+# Every nacscope open of a code set passes ``locking=False``: a SWMR reader (``inspect`` following a
+# dump) holding HDF5's file lock would make the writer's final reopen fail, and HDF5 refuses to open
+# one file twice in a process with different locking flags. Atomic renames, not locks, keep writers
+# from clobbering finished files.
 #: Compression of the bit matrices: none. ``benchmarks/codeset_io.py`` measured gzip and lzf on
 #: 60,000 x 4,096 bits: they save at most 10% on sparse activation bits, grow uniform bits by 27%
 #: (chunks rewritten while appending), and make random row reads 8x slower.
@@ -185,7 +189,7 @@ class CodeSetWriter:
         self._closed = False
         self.tmp.unlink(missing_ok=True)
         try:
-            self.f = h5py.File(self.tmp, "w", libver="latest")
+            self.f = h5py.File(self.tmp, "w", libver="latest", locking=False)
         except OSError as exc:
             raise CodeSetError(f"cannot create {self.tmp}: {exc}") from None
         try:
@@ -361,7 +365,7 @@ class CodeSetWriter:
         try:
             self.f.close()
             # Attributes cannot be written in SWMR mode: reopen normally to finish.
-            with h5py.File(self.tmp, "r+") as f:
+            with h5py.File(self.tmp, "r+", locking=False) as f:
                 f.attrs["n_samples"] = self.n
                 f.attrs["complete"] = True
                 for key, value in (extra_attrs or {}).items():
@@ -425,7 +429,7 @@ class CodeSet:
         if not h5py.is_hdf5(p):
             raise CodeSetError(f"{p} is not an HDF5 file")
         try:
-            self.f = h5py.File(p, "r", swmr=swmr)
+            self.f = h5py.File(p, "r", swmr=swmr, locking=False)
         except OSError as exc:
             raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({_short(exc)})") from None
         self.swmr = swmr

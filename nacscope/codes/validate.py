@@ -26,7 +26,7 @@ def validate(path: str | os.PathLike, *, check_padding: bool = True) -> list[str
     if not h5py.is_hdf5(p):
         return [f"{p}: not an HDF5 file"]
     try:
-        f = h5py.File(p, "r")
+        f = h5py.File(p, "r", locking=False)
     except OSError as exc:
         return [f"{p}: cannot be opened as HDF5 ({str(exc).splitlines()[0]})"]
     with f:

@@ -110,14 +110,23 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """``torch.load(weights_only=True)`` with one-line :class:`CheckpointError` on any problem."""
+CHECKPOINT_NAMES = ("last.pt", "model.pt")  # looked for, in this order, in a folder (run dir or models/<name>)
+
+
+def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or the ``last.pt``/``model.pt`` inside a folder (a run or a ``models/`` entry)."""
     path = Path(path)
     if path.is_dir():
-        if (path / "last.pt").is_file():
-            path = path / "last.pt"
-        else:
-            raise CheckpointError(f"{path} is a folder without last.pt; give a checkpoint file or a run folder")
+        for name in CHECKPOINT_NAMES:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path} is a folder without last.pt or model.pt; give a checkpoint file or a run folder")
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """``torch.load(weights_only=True)`` with one-line :class:`CheckpointError` on any problem."""
+    path = resolve_checkpoint_path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -231,7 +240,7 @@ def load_checkpoint(
     """Load a nacscope checkpoint (or run folder) or an authors'-format state_dict into a NACModel.
 
     Args:
-        path: a ``.pt`` file, or a run folder holding ``last.pt``.
+        path: a ``.pt`` file, or a folder holding ``last.pt`` (a run) or ``model.pt`` (``models/<name>``).
         arch: expected architecture; required to match (``resnet50`` / ``vgg16`` for the authors' files).
         map_location: passed to ``torch.load``.
 
@@ -242,9 +251,7 @@ def load_checkpoint(
     Raises:
         CheckpointError: missing file, not a checkpoint, pickled code, architecture mismatch.
     """
-    path = Path(path)
-    if path.is_dir() and (path / "last.pt").is_file():
-        path = path / "last.pt"
+    path = resolve_checkpoint_path(path)
     obj = read_checkpoint(path, map_location=map_location)
     if obj.get("format") == FORMAT:
         cfg = obj["model_config"]

@@ -317,18 +317,8 @@ class Session:
 
 
 def _open(path: str | Path) -> CodeSet:
-    """Open a code set; a file still being written is read without an HDF5 file lock.
-
-    A SWMR reader that holds a lock makes the writer's final reopen (to mark the file complete)
-    fail with "unable to lock file", so a dump would crash because someone watches it.
-    """
-    cs = CodeSet(path)
-    if cs.swmr:
-        import h5py
-
-        cs.f.close()
-        cs.f = h5py.File(cs.path, "r", swmr=True, locking=False)
-    return cs
+    """Open a code set (a file still being written opens in SWMR mode, without a file lock)."""
+    return CodeSet(path)
 
 
 class _InMemoryCodes:

@@ -34,7 +34,7 @@ def test_export_each_format(tmp_path, digits_codeset, digits, fmt):
     out = tmp_path / f"out.{fmt}"
     r = invoke("export", digits_codeset, "--layer", "fc1", "-o", out)  # format from the suffix
     assert r.exit_code == 0, r.output
-    assert f"wrote {out}" in " ".join(r.output.split())
+    assert f"wrote {out}\n" in r.output  # whole paths, never wrapped
     expected = random_relu_codes(digits[0])["fc1"]
     if fmt == "npz":
         np.testing.assert_array_equal(np.load(out)["codes"], expected.astype(np.uint8))

@@ -128,7 +128,11 @@ def write_fake_cifar(root, n_train=4, n_test=6, seed=0):
 
 @pytest.mark.filterwarnings("ignore:.*MD5.*")
 def test_authors_resnet50_code_bits(tmp_path):
-    from nacscope.nets import AUTHORS_MEAN, AUTHORS_STD, load_checkpoint
+    """Their key layout, loaded by `nacscope dump` from a fabricated CIFAR-10 folder, normalised with their constants."""
+    from typer.testing import CliRunner
+
+    from nacscope.cli import app
+    from nacscope.nets import AUTHORS_MEAN, AUTHORS_STD
 
     torch.manual_seed(0)
     ref = AuthorsNAC().eval()
@@ -137,20 +141,22 @@ def test_authors_resnet50_code_bits(tmp_path):
             m.running_var.uniform_(0.5, 1.5)
     torch.save(ref.state_dict(), tmp_path / "last.pt")
     write_fake_cifar(tmp_path / "data")
+    out = tmp_path / "a.h5"
+    r = CliRunner().invoke(app, ["dump", str(tmp_path / "last.pt"), "--arch", "resnet50", "--dataset", "cifar10",
+                                 "--data-root", str(tmp_path / "data"), "--layers", "code", "--layers",
+                                 "encoder.6.2.relu:3", "--batch-size", "4", "--device", "cpu", "-o", str(out)])
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
     data = load_dataset("cifar10", "test", root=tmp_path / "data")
-    model, meta = load_checkpoint(tmp_path / "last.pt")
-    assert meta["format"] == "authors"
     mean = torch.tensor(AUTHORS_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(AUTHORS_STD).view(1, 3, 1, 1)
-    norm = lambda x: (x.float() / 255 - mean) / std  # noqa: E731
-    sites = select_sites(list_sites(model, norm(data.images[:2])), ["code", "encoder.6.2.relu:3"])
-    dump_codes(model, DumpInput(data.images, norm, data.labels, data.indices, data.class_names), tmp_path / "a.h5", sites, batch_size=4)
     with torch.no_grad():
-        a = ref(norm(data.images))  # (6, 16)
-    with CodeSet(tmp_path / "a.h5") as cs:
+        a = ref((data.images.float() / 255 - mean) / std)  # (6, 16): their head output
+    with CodeSet(out) as cs:
+        assert cs.layer_names == ["encoder.6.2.relu:3", "code"]
         assert np.array_equal(cs.bits("code"), (a > 0).numpy().astype(np.uint8))
         assert cs.layer("encoder.6.2.relu:3").shape == (2048, 4, 4)
         assert np.array_equal(cs.sample_index, np.arange(50000, 50006))
+        assert cs.attrs["config"]["source_format"] == "authors"
 
 
 def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
@@ -169,16 +175,19 @@ def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
             if n >= 200:
                 break
             time.sleep(0.05)
-        print(n, cs.bits("code", slice(0, 200)).sum())
+        print(n, cs.bits("code", slice(0, 200)).sum(), flush=True)
+        time.sleep(4)  # still open (and locked) while the dump finishes
     """)
 
     def progress(done, total, nbytes):
         if done == 300 and not seen:
-            r = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, timeout=60)
-            assert r.returncode == 0, r.stderr
-            seen["rows"], seen["ones"] = (int(v) for v in r.stdout.split())
+            p = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True)
+            seen["proc"] = p
+            seen["rows"], seen["ones"] = (int(v) for v in p.stdout.readline().split())
 
     dump_codes(model, _input(d), out, sites, batch_size=100, progress=progress, write_block_rows=100)
+    assert seen["proc"].poll() is None, "the reader should still hold the file when the dump completes"
+    assert seen["proc"].wait(timeout=30) == 0
     assert 200 <= seen["rows"] < len(d)
     with CodeSet(out) as cs:
         assert seen["ones"] == int(cs.bits("code", slice(0, 200)).sum())

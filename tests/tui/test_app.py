@@ -61,11 +61,6 @@ def table_rows(table) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def open_app(path: Path, **kw):
-    app = InspectApp(Session(path), **kw)
-    return app
-
-
 def test_every_screen_shows_the_engines_numbers(digits_file, tmp_path):
     ref = reference(digits_file, tmp_path)
 
@@ -304,3 +299,42 @@ def test_second_session_opens_from_the_cache(digits_file):
 
         assert {"layer.code", "retrieval.code", "cumulative"} <= set(cached_keys(cs))
     assert asyncio.run(run(True)) < 2.0
+
+
+def test_many_collision_groups_are_paged_and_sorted(tmp_path):
+    """1,200 groups: the table shows 500 at a time and grows as the cursor moves down; sorting by
+    purity lists the engine's purities in ascending order."""
+    from nacscope.codes import CodeSetWriter, LayerSpec
+
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 2, size=(1200, 40), dtype=np.uint8)  # 1,200 distinct codes
+    sizes = 2 + (np.arange(1200) % 3)  # groups of 2, 3 and 4
+    bits = np.repeat(base, sizes, axis=0)  # (N, 40)
+    labels = rng.integers(0, 3, len(bits))
+    path = tmp_path / "groups.h5"
+    with CodeSetWriter(path, [LayerSpec("code", 40, kind="code")], label_kind="class") as w:
+        w.append({"code": bits}, labels=labels)
+    rep = collision_groups(np.packbits(bits, axis=1), labels)
+    assert rep.n_groups == 1200
+
+    async def run():
+        app = InspectApp(Session(path), analyze_on_open=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            scr = app.screen
+            await wait_for(pilot, lambda: scr.report is not None)
+            table = scr.query_one("#col-groups")
+            assert table.row_count == 500
+            assert [int(r[0]) for r in table_rows(table)] == list(range(500))  # the engine's order
+            await pilot.press("ctrl+end")
+            await wait_for(pilot, lambda: table.row_count == 1000)
+            await pilot.press("ctrl+end")
+            await wait_for(pilot, lambda: table.row_count == 1200)
+            await pilot.press("o")  # sort by purity
+            await pilot.pause()
+            shown = [int(r[0]) for r in table_rows(table)]
+            assert len(shown) == 500
+            pur = rep.purity[shown]
+            assert np.all(np.diff(pur) >= 0) and pur[0] == rep.purity.min()
+
+    asyncio.run(run())

@@ -9,7 +9,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 
 from nacscope.codes import partial_path
 from nacscope.tui.app import InspectApp

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from rich.color import Color
 from rich.segment import Segment
@@ -43,6 +45,14 @@ def braille_grid(
     np.bitwise_or.at(masks, cell[idx], _DOT_BITS[py[idx] % 4, px[idx] % 2])
     owner[cell[idx]] = idx  # last point wins: deterministic colour per cell
     return masks.reshape(rows, cols), owner.reshape(rows, cols), cell
+
+
+_PLAIN = Style()
+
+
+@lru_cache(maxsize=256)
+def _label_style(label: int) -> Style:
+    return Style(color=Color.from_rgb(*label_rgb(label)))
 
 
 class Scatter(Widget, can_focus=True):
@@ -148,7 +158,7 @@ class Scatter(Widget, can_focus=True):
                 m, o = int(masks[r, c]), int(owner[r, c])
                 ch = chr(0x2800 + m) if m else " "
                 lab = int(self.labels[o]) if (o >= 0 and self.labels is not None and self.labels.ndim == 1) else 0
-                style = Style(color=Color.from_rgb(*label_rgb(lab))) if m else Style()
+                style = _label_style(lab) if m else _PLAIN
                 if sel_cell is not None and r * cols + c == sel_cell:
                     ch, style = "\u25c9", Style(color="white", bold=True)
                 elif r == cur_r and c == cur_c:
