@@ -13,8 +13,8 @@ Pipeline (bounded memory whatever N and the number of layers):
    append so a reader can follow) while the next batches compute.
 
 Any error or Ctrl-C aborts: the writer thread stops and the partial file is removed; the final name
-is only ever created by the rename once the file is complete (:func:`_finish`, which also works
-while a reader follows the file).
+is only ever created by the rename in ``CodeSetWriter.close`` once the file is complete (code sets
+are opened without HDF5 file locks, so a reader following the dump does not block that close).
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) each rank dumps a contiguous block of rows into a shard and
 rank 0 merges the shards, in rank order, into one code set identical to a single-process dump.
@@ -332,34 +332,12 @@ def dump_codes(
                     progress(b - start, stop - start, _size(writer.tmp))
         worker.finish()
         seconds = time.perf_counter() - t0
-        path = _finish(writer, {"dump_seconds": round(seconds, 3)})
+        path = writer.close(extra_attrs={"dump_seconds": round(seconds, 3)})
     except BaseException:
         worker.cancel()
         writer.abort()
         raise
     return DumpStats(path, worker.rows, [s.name for s in sites], seconds, _size(path))
-
-
-def _finish(writer: CodeSetWriter, extra_attrs: Mapping[str, Any]) -> Path:
-    """``CodeSetWriter.close`` (count, ``complete``, rename), reopening *without* file locking.
-
-    A reader following the dump (``inspect``, ``CodeSet(path)`` on the partial file) holds an HDF5
-    file lock; ``CodeSetWriter.close`` reopens with locking and would fail, and then remove the
-    partial file: the dump would die because someone watched it. Measured here, not hypothetical.
-    """
-    import h5py
-
-    from nacscope.codes.format import _attr_value
-
-    writer.f.close()
-    with h5py.File(writer.tmp, "r+", locking=False) as f:
-        f.attrs["n_samples"] = writer.n
-        f.attrs["complete"] = True
-        for key, value in extra_attrs.items():
-            f.attrs[key] = _attr_value(value)
-    os.replace(writer.tmp, writer.path)
-    writer._closed = True
-    return writer.path
 
 
 class _nullcontext:
