@@ -56,7 +56,12 @@ CHUNK_BYTES = 1 << 18
 #: 60,000 x 4,096 bits: they save at most 10% on sparse activation bits, grow uniform bits by 27%
 #: (chunks rewritten while appending), and make random row reads 8x slower.
 BITS_COMPRESSION: dict[str, Any] = {}
-OTHER_COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+#: Per-sample arrays (indices, labels, features, thumbnails) are stored plain too: h5py compresses
+#: while holding the GIL, which stalled the forward loop of a dump to 0.31 of the bare forward pass
+#: with gzip-4 and 0.80 with gzip-1 on indices and labels, against 0.89 plain
+#: (``benchmarks/dump_throughput.py``, see RESULTS.md). Plain files also need no HDF5 filter at all.
+OTHER_COMPRESSION: dict[str, Any] = {}
+FEATURE_COMPRESSION: dict[str, Any] = {}
 
 
 def packed_width(units: int) -> int:
@@ -235,7 +240,7 @@ class CodeSetWriter:
                 maxshape=(None, h, w, c),
                 dtype="uint8",
                 chunks=(_rows_per_chunk(h * w * c), h, w, c),
-                **OTHER_COMPRESSION,
+                **FEATURE_COMPRESSION,
             )
         g = f.create_group("layers")
         for i, spec in enumerate(self.layers):
@@ -251,7 +256,7 @@ class CodeSetWriter:
                     maxshape=(None, spec.units),
                     dtype="float16",
                     chunks=(_rows_per_chunk(2 * spec.units), spec.units),
-                    **OTHER_COMPRESSION,
+                    **FEATURE_COMPRESSION,
                 )
             lg.attrs["units"] = spec.units
             lg.attrs["shape"] = np.array(spec.shape, dtype="int64")
@@ -263,7 +268,7 @@ class CodeSetWriter:
             _check_name(name, "feature")
             fg.create_dataset(
                 name, (0, int(dim)), maxshape=(None, int(dim)), dtype="float16",
-                chunks=(_rows_per_chunk(2 * int(dim)), int(dim)), **OTHER_COMPRESSION,
+                chunks=(_rows_per_chunk(2 * int(dim)), int(dim)), **FEATURE_COMPRESSION,
             )
         f.create_group("analysis")
         f.create_group("projections")
