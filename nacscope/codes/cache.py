@@ -8,10 +8,13 @@ stored params equal the requested ones exactly; anything else is recomputed and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -57,6 +60,40 @@ def can_write(cs: "CodeSet") -> bool:
     return cs.complete and not cs.swmr and os.access(cs.path, os.W_OK)
 
 
+@contextlib.contextmanager
+def _reopened_for_writing(cs: "CodeSet", what: str) -> Iterator[h5py.File]:
+    """Reopen ``cs`` read-write for one small update, then read-only again.
+
+    Ctrl-C is held back until the update is written and the file closed, so an interrupt cannot
+    leave the file half-updated (the existing rows are never touched by cache writes).
+    """
+    path = cs.path
+    cs.f.close()
+    try:
+        with _sigint_deferred(), h5py.File(path, "r+", locking=False) as f:
+            yield f
+    except OSError as exc:
+        raise CodeSetError(f"cannot {what} in {path}: {exc}") from None
+    finally:
+        cs.f = h5py.File(path, "r", locking=False)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Delay SIGINT until the block ends (only possible in the main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list = []
+    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
 def write_cached(
     cs: "CodeSet",
     key: str,
@@ -72,27 +109,21 @@ def write_cached(
     if not can_write(cs):
         return False
     payload = json.dumps(result, default=_json_default)
-    path, n_samples = cs.path, cs.n_samples
-    cs.f.close()
-    try:
-        with h5py.File(path, "r+", locking=False) as f:
-            g = f.require_group("analysis")
-            if key in g:
-                del g[key]
-            entry = g.create_group(key)
-            for name, arr in (arrays or {}).items():
-                arr = np.asarray(arr)
-                kw = {"compression": "gzip", "compression_opts": 4} if arr.size > 1024 else {}
-                entry.create_dataset(name, data=arr, **kw)
-            entry.attrs["params"] = canonical_params(params)
-            entry.attrs["result"] = payload
-            entry.attrs["n_samples"] = n_samples
-            entry.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            entry.attrs["nacscope_version"] = __version__
-    except OSError as exc:
-        raise CodeSetError(f"cannot cache results in {path}: {exc}") from None
-    finally:
-        cs.f = h5py.File(path, "r", locking=False)
+    n_samples = cs.n_samples
+    with _reopened_for_writing(cs, "cache results") as f:
+        g = f.require_group("analysis")
+        if key in g:
+            del g[key]
+        entry = g.create_group(key)
+        for name, arr in (arrays or {}).items():
+            arr = np.asarray(arr)
+            kw = {"compression": "gzip", "compression_opts": 4} if arr.size > 1024 else {}
+            entry.create_dataset(name, data=arr, **kw)
+        entry.attrs["params"] = canonical_params(params)
+        entry.attrs["result"] = payload
+        entry.attrs["n_samples"] = n_samples
+        entry.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        entry.attrs["nacscope_version"] = __version__
     return True
 
 
@@ -122,19 +153,12 @@ def write_projection(cs: "CodeSet", name: str, coords: np.ndarray, params: Mappi
         raise CodeSetError(f"projection must be ({cs.n_samples}, 2), got {coords.shape}")
     if not can_write(cs):
         return False
-    path = cs.path
-    cs.f.close()
-    try:
-        with h5py.File(path, "r+", locking=False) as f:
-            g = f.require_group("projections")
-            if name in g:
-                del g[name]
-            ds = g.create_dataset(name, data=coords)
-            ds.attrs["params"] = canonical_params(params)
-            for k, v in attrs.items():
-                ds.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=_json_default)
-    except OSError as exc:
-        raise CodeSetError(f"cannot store projection in {path}: {exc}") from None
-    finally:
-        cs.f = h5py.File(path, "r", locking=False)
+    with _reopened_for_writing(cs, "store projection") as f:
+        g = f.require_group("projections")
+        if name in g:
+            del g[name]
+        ds = g.create_dataset(name, data=coords)
+        ds.attrs["params"] = canonical_params(params)
+        for k, v in attrs.items():
+            ds.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=_json_default)
     return True
