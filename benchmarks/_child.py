@@ -1,7 +1,7 @@
 """Run one benchmark case in a fresh Python process, to measure its time and its own peak memory.
 
 Used by ``benchmarks/retrieval.py`` and ``benchmarks/distinct.py``: the parent calls
-``run_child(script, case, args)``; the script, started with ``--child CASE``, builds its inputs,
+``run_child(script, case, args)`` (or ``run_cases`` for several); the script, started with ``--child CASE``, builds its inputs,
 calls ``report(fn)``, which prints one JSON line with the wall time of ``fn()`` and the growth of the
 process's peak resident memory during it (``ru_maxrss`` after minus current RSS before).
 """
@@ -45,6 +45,15 @@ def report(fn: Callable[[], Any], extra: Callable[[Any], dict] | None = None) ->
     out = fn()
     seconds = time.perf_counter() - t
     print(json.dumps({"seconds": seconds, "peak_mib": max(0.0, _hwm_mib() - before), **(extra(out) if extra else {})}))
+
+
+def run_cases(script: str, cases: str, args: list[str]) -> dict[str, dict]:
+    """Run each case of the comma-separated ``cases`` with :func:`run_child`, echoing results on stderr."""
+    res = {}
+    for case in cases.split(","):
+        res[case] = run_child(script, case, args)
+        print(f"{case}: {res[case]}", file=sys.stderr, flush=True)
+    return res
 
 
 def run_child(script: str, case: str, args: list[str]) -> dict:

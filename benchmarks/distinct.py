@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _child import report, run_child  # noqa: E402
+from _child import report, run_cases  # noqa: E402
 
 CASES = ["nacscope", "np-unique-void", "np-unique-axis0"]
 
@@ -59,10 +59,7 @@ def main() -> None:
         child(a.child, a)
         return
     args = ["--n", str(a.n), "--bits", str(a.bits), "--dup", str(a.dup)]
-    res = {}
-    for case in a.cases.split(","):
-        res[case] = run_child(__file__, case, args)
-        print(f"{case}: {res[case]}", file=sys.stderr, flush=True)
+    res = run_cases(__file__, a.cases, args)
     mib = a.n * a.bits / 8 / 2**20
     print(f"\n{a.n} rows x {a.bits} bits ({mib:.0f} MiB packed), {a.dup:.0%} copies\n")
     print("| case | seconds | peak MiB (above input) | distinct | vs nacscope |")

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _child import report, run_child  # noqa: E402
+from _child import report, run_cases  # noqa: E402
 
 CASES = ["map-authors", "map-numpy", "map-numba", "knn-faiss", "knn-faiss-1thread", "knn-numpy", "knn-numba"]
 
@@ -102,10 +102,7 @@ def main() -> None:
         child(a.child, a)
         return
     args = ["--queries", str(a.queries), "--gallery", str(a.gallery), "--bits", str(a.bits), "--k", str(a.k)]
-    res = {}
-    for case in a.cases.split(","):
-        res[case] = run_child(__file__, case, args)
-        print(f"{case}: {res[case]}", file=sys.stderr, flush=True)
+    res = run_cases(__file__, a.cases, args)
     print(f"\n{a.queries} queries x {a.gallery} gallery, {a.bits} bits, k = {a.k}\n")
     print("| case | seconds | peak MiB (above inputs) | result | vs baseline |")
     print("|---|---:|---:|---|---:|")

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from nacscope._files import atomic_write, save_png
 from nacscope.errors import OptionError
 
 MODELS = ("nac", "simclr", "random")
@@ -361,11 +362,7 @@ def comparison_figure(analyses: dict[str, dict], rows: list[dict], path: Path) -
     ax3.set_ylim(0, 1)
     ax3.set_title("retrieval and probes (held-out queries)", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".partial.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path, dpi=100)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -459,9 +456,8 @@ def run_demo(
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 __all__ = ["DemoResult", "DemoSettings", "MODELS", "comparison_rows", "load_demo_model", "run_demo", "verdict"]

@@ -31,12 +31,14 @@ from __future__ import annotations
 import importlib
 import os
 import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from nacscope._files import atomic_write, check_output
 from nacscope.codes.format import CodeSet, unpack_bits
 from nacscope.errors import CodeSetError, OptionError
 
@@ -183,15 +185,9 @@ def export_codes(
         units = cs.layer(name).units
         writer = {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv,
                   "faiss": _write_faiss}[fmt]
-        tmps = {role: _partial(p) for role, p in paths.items()}
-        try:
+        with ExitStack() as stack:  # every output renamed when all are written; none on failure
+            tmps = {role: stack.enter_context(atomic_write(p)) for role, p in paths.items()}
             writer(src, units, tmps, packed, progress)
-            for role, p in paths.items():
-                os.replace(tmps[role], p)
-        except BaseException:
-            for t in tmps.values():
-                t.unlink(missing_ok=True)
-            raise
     return list(paths.values())
 
 
@@ -207,17 +203,7 @@ def _select_rows(cs: CodeSet, rows: str) -> np.ndarray | None:
 
 def _check_outputs(paths: Sequence[Path], force: bool) -> None:
     for p in paths:
-        if p.is_dir():
-            raise OptionError(f"output {p} is a directory")
-        if p.exists() and not force:
-            raise OptionError(f"{p} exists; use --force to overwrite it")
-        parent = p.parent if str(p.parent) else Path(".")
-        if not parent.is_dir():
-            raise OptionError(f"output directory {parent} does not exist")
-
-
-def _partial(p: Path) -> Path:
-    return p.with_name(p.name + ".partial")
+        check_output(p, force=force)
 
 
 def _codes_block(block: np.ndarray, units: int, packed: bool) -> np.ndarray:

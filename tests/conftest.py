@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 
+from tests.helpers import random_relu_codes
+
 # Keep the suite polite on 2-core machines: one thread per worker.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -20,20 +22,6 @@ def digits():
 
     d = load_digits()
     return d.data.astype(np.float32), d.target.astype(np.int64)
-
-
-def random_relu_codes(x: np.ndarray, widths=(64, 32), seed: int = 0) -> dict[str, np.ndarray]:
-    """Activation patterns of a fixed random ReLU MLP on ``x``: {"fc1": (N, w1) bool, ...}."""
-    rng = np.random.default_rng(seed)
-    h = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    out = {}
-    for i, w in enumerate(widths):
-        W = rng.normal(size=(h.shape[1], w)) / np.sqrt(h.shape[1])
-        b = rng.normal(size=w) * 0.1
-        pre = h @ W + b
-        out[f"fc{i + 1}"] = pre > 0
-        h = np.maximum(pre, 0)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from nacscope.codes import CodeSet, CodeSetWriter, LayerSpec
 from nacscope.errors import OptionError
 from nacscope.export import FORMATS, export_codes, hex_rows, output_paths
 
-from tests.conftest import random_relu_codes
+from tests.helpers import random_relu_codes
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nacscope._files import save_png
 from nacscope.codes.capture import Site, capture_bits, list_sites, select_sites
 from nacscope.errors import OptionError
 
@@ -156,8 +157,4 @@ def plot_planes(
         ax.set_xlabel("u (towards x1)")
         ax.set_ylabel("v (towards x2)")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".partial.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path, dpi=110)

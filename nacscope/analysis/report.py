@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from nacscope._files import check_output, save_png
 from nacscope.errors import OptionError
 
 if TYPE_CHECKING:
@@ -40,9 +41,7 @@ def _plt():
 
 def _save(fig, path: Path) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return path.name
+    return save_png(fig, path, dpi=110, bbox_inches="tight").name
 
 
 def fig_regions(result: dict, path: Path) -> str:
@@ -164,26 +163,13 @@ def check_png_output(out: str | os.PathLike, *, force: bool = False) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise OptionError(f"the plot is a PNG file: name it *.png, not {out.name}")
-    if out.exists() and not force:
-        raise OptionError(f"{out} exists; use --force to overwrite it")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OptionError(f"output directory {parent} does not exist")
-    return out
+    return check_output(out, force=force)
 
 
 def write_compare_plot(res: dict, out: str | os.PathLike, *, force: bool = False) -> Path:
     """Draw :func:`fig_compare` into ``out`` (PNG), written under a temporary name and renamed."""
     out = check_png_output(out, force=force)
-    parent = out.parent if str(out.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.partial-", suffix=".png", dir=parent)
-    os.close(fd)
-    try:
-        fig_compare(res, Path(tmp))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fig_compare(res, out)  # saved by save_png: under a partial name, then renamed
     return out
 
 
@@ -222,7 +208,7 @@ def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, resolution: int
         (file name, number of regions on the grid).
     """
     from nacscope.analysis.plane import plane_regions, plot_planes
-    from nacscope.tui.inputs import load_inputs, load_network  # provenance plumbing shared with the TUI
+    from nacscope.codes.sources import load_inputs, load_network
 
     attrs = cs.attrs
     x, data = load_inputs(attrs, cs.sample_index, list(rows))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -44,6 +44,10 @@ NONLINEAR = frozenset({
     "clamp", "clip", "maximum", "minimum", "max", "min", "sign", "sin", "cos", "pow", "__pow__", "erf",
     "scaled_dot_product_attention", "multi_head_attention_forward",
 })
+
+
+#: ``total`` of the ``progress`` calls of :func:`count_regions_exact` (``done`` is the part walked, per mille).
+PROGRESS_TOTAL = 1000
 
 
 @dataclass
@@ -190,6 +194,8 @@ def count_regions_exact(
     layers: Sequence[str] | None = None,
     max_steps: int = 200_000,
     step: float = 1e-9,
+    progress: Callable[[int, int, str], None] | None = None,
+    progress_every: int = 64,
 ) -> SegmentRegions:
     """Exact number of linear regions crossed by each segment ``x0[p] -> x1[p]``.
 
@@ -200,12 +206,19 @@ def count_regions_exact(
         layers: site-name patterns instead of ``sites`` (``all`` adds the code layer).
         max_steps: give up (OptionError) after this many boundaries on one segment.
         step: how far past a boundary to step (in ``t``), at most.
+        progress: ``progress(done, total, message)``, with ``done / total`` the part of the segments
+            walked so far (``total`` = :data:`PROGRESS_TOTAL`), at the start, every ``progress_every``
+            boundaries and at the end. An exception raised from it stops the walk and propagates:
+            that is how a caller (the TUI) cancels.
+        progress_every: boundaries (walk steps over all segments) between two ``progress`` calls.
 
     Returns:
         :class:`SegmentRegions`.
     """
     if x0.shape != x1.shape:
         raise OptionError(f"segment ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
+    if progress_every < 1:
+        raise OptionError(f"progress_every must be at least 1, got {progress_every}")
     net, sites = _prepare(model, x0[:1], sites, layers)
     x0, x1 = x0.double(), x1.double()
     p = len(x0)
@@ -218,10 +231,19 @@ def count_regions_exact(
     z, dz = _jvp(net, sites, x0, v)  # (P, U)
     _check_affine(net, sites, x0, v, z, dz)
     active = torch.arange(p)
+
+    def report() -> None:
+        if progress is not None:
+            walked = int(float(t.sum()) / p * PROGRESS_TOTAL)  # mean t over the segments, per mille
+            progress(walked, PROGRESS_TOTAL, f"exact walk: {int(steps.sum()) - p:,} boundaries")
+
+    report()
+    n_walks = 0
     while len(active):
         s1, s2 = _first_crossings(z, dz)  # (A,)
         t_cross = t[active] + s1
         go = t_cross < 1.0
+        t[active[~go]] = 1.0  # no boundary left before the end of these segments
         active, z_old, t_cross, s1, s2 = active[go], z[go], t_cross[go], s1[go], s2[go]
         if not len(active):
             break
@@ -242,6 +264,11 @@ def count_regions_exact(
         t[active] = t_new
         keep = t_new < 1.0
         active, z, dz = active[keep], z[keep], dz[keep]
+        n_walks += 1
+        if n_walks % progress_every == 0:
+            report()
+    t.fill_(1.0)  # every segment walked to its end
+    report()
     return SegmentRegions(regions, [np.asarray(c) for c in crossings], steps)
 
 

@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Callable
 
 import typer
 
 from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
+
+
+class StepLine:
+    """A demo step's progress where there is no terminal: one line when the step is finished.
+
+    Rich's transient bars leave empty lines in a file or a pipe; this prints ``describe(done, seconds)``
+    once, when told the step is finished or at its ``stop()`` (the next step's line), if it ever started
+    (or ``always``: analyses read from the file's cache report no progress but are a finished step).
+    """
+
+    def __init__(self, describe: Callable[[int, float], str], *, always: bool = False) -> None:
+        self.describe = describe
+        self.started = time.perf_counter()
+        self.done: int | None = 0 if always else None  # None: not started (yet)
+        self.printed = False
+
+    def update(self, done: int, *, finished: bool = False) -> None:
+        self.done = int(done)
+        if finished:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.done is None or self.printed:  # never started (the step was reused), or already said
+            return
+        self.printed = True
+        err_console.print(f"      {self.describe(self.done, time.perf_counter() - self.started)}", highlight=False,
+                          soft_wrap=True)
 
 
 def wants_tui(tui: bool) -> bool:
@@ -31,8 +59,6 @@ def demo_cmd(
     segment_pairs: Annotated[int, typer.Option("--segment-pairs", hidden=True, help="Segments to walk.")] = 20,
 ) -> None:
     """The main job in one command: NAC vs SimCLR vs random init on digits, CPU, no download, then the TUI."""
-    import time
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -40,15 +66,19 @@ def demo_cmd(
 
     t0 = time.perf_counter()
     interactive = wants_tui(tui)
-    bars: list[Progress] = []
+    bars: list[Progress | StepLine] = []  # the current step's progress displays, stopped by the next line
 
-    def bar(description: str, fields: str = ""):
+    def bar(description: str, fields: str = "") -> Progress:
         p = Progress(f"      {description}", BarColumn(), MofNCompleteColumn(), TextColumn(fields),
                      TimeRemainingColumn(), console=err_console, transient=True)
         bars.append(p)
         return p
 
     def dump_progress(name: str):
+        if not err_console.is_terminal:  # no live bar: one line when the dump is done
+            line = StepLine(lambda done, s: f"dumped {done:,} samples in {s:.1f} s")
+            bars.append(line)
+            return lambda done, total, nbytes: line.update(done, finished=done >= total)
         p = bar(f"dumping {TITLES[name]}")
         task = p.add_task("", total=None)
         p.start()
@@ -61,6 +91,10 @@ def demo_cmd(
         return update
 
     def analysis_progress(name: str):
+        if not err_console.is_terminal:
+            line = StepLine(lambda done, s: f"analysed {TITLES[name]} in {s:.1f} s", always=True)
+            bars.append(line)
+            return lambda done, total, message: line.update(done)
         p = bar(f"analysing {TITLES[name]}", "{task.fields[msg]}")
         task = p.add_task("", total=None, msg="")
         p.start()

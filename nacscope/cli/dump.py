@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from nacscope._files import check_output
 from nacscope.cli._common import command_line, console, err_console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.errors import OptionError
@@ -234,8 +235,7 @@ def dump_cmd(
         raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if thumbnails < 0:
         raise OptionError(f"--thumbnails must be >= 0, got {thumbnails}")
-    if out.exists() and not force:
-        raise OptionError(f"{out} exists; use --force to overwrite it")
+    check_output(out, force=force)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     data = _load_data(dataset, split, data_root)
@@ -391,8 +391,8 @@ def regions_cmd(
         raise OptionError("--dense and --resolution need at least 2 points (or 0 to skip)")
     if margin < 0:
         raise OptionError(f"--margin must be >= 0, got {margin}")
-    if plot is not None and plot.exists() and not force:
-        raise OptionError(f"{plot} exists; use --force to overwrite it")
+    if plot is not None:
+        check_output(plot, force=force)
     if pairs == 0 and resolution == 0:
         raise OptionError("nothing to do: --pairs 0 and --resolution 0")
     data = _load_data(dataset, split, data_root)

@@ -1,4 +1,13 @@
-"""Activation codes: the HDF5 code-set format, its cache, validation, and activation capture."""
+"""Activation codes: the HDF5 code-set format, its cache, validation, and activation capture.
+
+The capture and dump API (:mod:`nacscope.codes.capture`, :mod:`nacscope.codes.dump`) needs torch, so it
+is imported on first use (module ``__getattr__``): ``import nacscope.codes`` stays torch-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from nacscope.codes.cache import cached_keys, read_projection, write_cached, write_projection
 from nacscope.codes.format import (
@@ -14,20 +23,71 @@ from nacscope.codes.format import (
     partial_path,
     unpack_bits,
 )
+from nacscope.codes.protocols import PAPER_SEED, queries_per_class, query_mask
+from nacscope.codes.sources import load_inputs, load_network
+
+if TYPE_CHECKING:
+    from nacscope.codes.capture import (
+        Site,
+        capture_bits,
+        capture_preactivations,
+        default_sites,
+        list_sites,
+        select_sites,
+    )
+    from nacscope.codes.dump import DumpInput, DumpStats, dump_codes, merge_shards
+
+#: Names imported on first access, from the module that defines them (these modules import torch).
+_LAZY = {
+    **dict.fromkeys(
+        ("Site", "list_sites", "select_sites", "default_sites", "capture_bits", "capture_preactivations"),
+        "nacscope.codes.capture",
+    ),
+    **dict.fromkeys(("dump_codes", "DumpInput", "DumpStats", "merge_shards"), "nacscope.codes.dump"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "PAPER_SEED",
     "CodeSet",
     "CodeSetWriter",
+    "DumpInput",
+    "DumpStats",
     "LayerInfo",
     "LayerSpec",
+    "Site",
     "cached_keys",
+    "capture_bits",
+    "capture_preactivations",
+    "default_sites",
+    "dump_codes",
+    "list_sites",
+    "load_inputs",
+    "load_network",
+    "merge_shards",
     "open_codeset",
     "pack_bits",
     "packed_width",
     "partial_path",
+    "queries_per_class",
+    "query_mask",
     "read_projection",
+    "select_sites",
     "unpack_bits",
     "write_cached",
     "write_projection",

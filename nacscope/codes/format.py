@@ -30,7 +30,7 @@ import datetime as _dt
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -38,11 +38,11 @@ import h5py
 import numpy as np
 
 from nacscope import __version__
+from nacscope._files import check_output, partial_path  # partial_path is re-exported by nacscope.codes
 from nacscope.errors import CodeSetError, OptionError
 
 FORMAT_NAME = "nacscope.codeset"
 FORMAT_VERSION = 1
-PARTIAL_SUFFIX = ".partial"
 LAYER_KINDS = ("relu", "code", "imported", "other")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:#]+$")
 
@@ -129,12 +129,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def partial_path(path: str | os.PathLike) -> Path:
-    """The temporary name a code set has while it is being written."""
-    p = Path(path)
-    return p.with_name(p.name + PARTIAL_SUFFIX)
-
-
 class CodeSetWriter:
     """Stream rows into a new code set; the file appears under its final name only on ``close()``.
 
@@ -170,13 +164,8 @@ class CodeSetWriter:
         names = [s.name for s in layers]
         if len(set(names)) != len(names):
             raise OptionError(f"duplicate layer names: {names}")
-        if self.path.exists() and not force:
-            raise CodeSetError(f"{self.path} exists; use --force to overwrite it")
-        if self.path.is_dir():
-            raise CodeSetError(f"{self.path} is a directory")
+        check_output(self.path, force=force, error=CodeSetError)
         parent = self.path.parent if str(self.path.parent) else Path(".")
-        if not parent.is_dir():
-            raise CodeSetError(f"output directory {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise CodeSetError(f"output directory {parent} is not writable")
         if label_kind not in (None, "class", "multihot"):

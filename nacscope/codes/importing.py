@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from nacscope._files import file_sha256
 from nacscope.codes.format import CodeSetWriter, LayerSpec, _check_name
 from nacscope.errors import DataError
 
@@ -73,14 +73,6 @@ def code_value_set(codes: np.ndarray, name: str) -> str:
         return "pm1"
     shown = sorted(seen)[:5]
     raise DataError(f"codes {name!r}: values {shown} are not in {{0,1}}, {{-1,+1}} or bool")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def import_codes(
@@ -151,7 +143,7 @@ def import_codes(
         "dataset": "imported",
         "split": "",
         "source": codes_path.name,
-        "source_sha256": _sha256(codes_path),
+        "source_sha256": file_sha256(codes_path),
         **(attrs or {}),
     }
     with CodeSetWriter(

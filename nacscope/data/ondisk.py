@@ -13,7 +13,6 @@ Layouts (under ``root``)::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import warnings
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nacscope._files import file_digest
 from nacscope.errors import DataError
 
 # CIFAR statistics: the authors' CIFAR-10 constants (NAC-NOTES §3); commonly used ones for the others.
@@ -67,16 +67,8 @@ def safe_unpickle(path: Path) -> dict:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check(path: Path, md5: str | None) -> None:
-    if md5 and _md5(path) != md5:
+    if md5 and file_digest(path, "md5") != md5:
         warnings.warn(f"{path.name} is not the official file (MD5 differs): a subset or a modified copy; loading it anyway", stacklevel=3)
 
 

@@ -5,7 +5,6 @@ Everything is loaded with ``torch.load(..., weights_only=True)``: a checkpoint i
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nacscope._files import atomic_write, file_sha256
 from nacscope.errors import CheckpointError
 from nacscope.nets.model import NACModel, build_model
 
@@ -50,14 +50,8 @@ def model_config(model: NACModel, in_channels: int, image_size: int, encoder_kw:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary name in the same folder, then rename over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    with atomic_write(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_checkpoint(
@@ -100,14 +94,6 @@ def save_checkpoint(
         "data": data or {},
     }
     atomic_torch_save(state, path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 CHECKPOINT_NAMES = ("last.pt", "model.pt")  # looked for, in this order, in a folder (run dir or models/<name>)

@@ -260,7 +260,7 @@ class Session:
         return np.asarray(coords), info
 
     def _network_and_inputs(self, rows: list[int]):
-        from nacscope.tui.inputs import load_inputs, load_network
+        from nacscope.codes.sources import load_inputs, load_network
 
         with self.lock:
             attrs, index = self.attrs, self.cs.sample_index
@@ -269,7 +269,10 @@ class Session:
 
     def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> dict[str, Any]:
         """Linear regions crossed on the input segment between samples a and b (``analysis.segments``):
-        exact walk and dense-sampling lower bound, over every ReLU site of the network."""
+        exact walk and dense-sampling lower bound, over every ReLU site of the network.
+
+        ``progress`` is passed on to the exact walk (the part of the segment walked), so raising from it
+        cancels the walk part-way."""
         from nacscope.analysis.segments import count_regions_dense, count_regions_exact
 
         if progress:
@@ -279,9 +282,7 @@ class Session:
         with warnings.catch_warnings():  # library deprecation notes would scribble over the TUI
             warnings.simplefilter("ignore")
             model, x = self._network_and_inputs([a, b])
-            if progress:
-                progress(1, 3, "exact walk")
-            exact = count_regions_exact(model, x[:1], x[1:2])
+            exact = count_regions_exact(model, x[:1], x[1:2], progress=progress)
             if progress:
                 progress(2, 3, "dense sampling (1,000 points)")
             dense = count_regions_dense(model, x[:1], x[1:2], n=1000)

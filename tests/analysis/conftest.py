@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nacscope.codes.format import CodeSetWriter, LayerSpec
+from tests.helpers import random_relu_codes
 
 
 def digits_relu_codes(widths=(64, 32), seed: int = 0):
@@ -13,16 +14,8 @@ def digits_relu_codes(widths=(64, 32), seed: int = 0):
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
-    rng = np.random.default_rng(seed)
-    h = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    out = {}
-    for i, w in enumerate(widths):
-        W = rng.normal(0, 1 / np.sqrt(h.shape[1]), (h.shape[1], w))
-        b = rng.normal(0, 0.1, w)
-        pre = h @ W + b
-        out[f"fc{i + 1}"] = (pre > 0).astype(np.uint8)
-        h = np.maximum(pre, 0)
-    return out, y.astype(np.int64)
+    codes = random_relu_codes(x, widths, seed)
+    return {name: bits.astype(np.uint8) for name, bits in codes.items()}, y.astype(np.int64)
 
 
 @pytest.fixture(scope="session")

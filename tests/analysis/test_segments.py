@@ -138,3 +138,60 @@ def test_train_mode_model_is_analysed_in_eval_mode():
     assert net.training and net[0].weight.dtype == torch.float32  # the caller's model is left alone
     b = count_regions_exact(net.eval(), x0, x1).regions
     assert np.array_equal(a, b)
+
+
+def _wide_1d(seed=0):
+    """A 1-D ReLU layer of 200 units: a segment from -3 to 3 crosses many of its breakpoints."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(1, 200), nn.ReLU(), nn.Linear(200, 3))
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_progress_follows_the_walk_and_changes_nothing(every):
+    from nacscope.analysis.segments import PROGRESS_TOTAL
+
+    x0, x1 = torch.tensor([[-3.0], [2.0]]), torch.tensor([[3.0], [-0.5]])
+    net = _wide_1d()
+    calls = []
+    ref = count_regions_exact(net, x0, x1)
+    res = count_regions_exact(net, x0, x1, progress=lambda d, t, m: calls.append((d, t, m)), progress_every=every)
+    np.testing.assert_array_equal(res.regions, ref.regions)
+    np.testing.assert_array_equal(res.steps, ref.steps)
+    done = [d for d, _, _ in calls]
+    assert calls[0][:2] == (0, PROGRESS_TOTAL) and calls[-1][:2] == (PROGRESS_TOTAL, PROGRESS_TOTAL)
+    assert all(t == PROGRESS_TOTAL for _, t, _ in calls) and done == sorted(done)
+    # One call at the start, one every `every` walk steps, one at the end; the longest segment sets the steps.
+    assert len(calls) == 2 + (int(ref.steps.max()) - 1) // every
+    assert calls[-1][2] == f"exact walk: {int(ref.steps.sum()) - len(x0):,} boundaries"
+
+
+def test_a_raising_progress_callback_cancels_the_walk(monkeypatch):
+    import nacscope.analysis.segments as seg
+
+    class Stop(Exception):
+        pass
+
+    x0, x1 = torch.tensor([[-3.0]]), torch.tensor([[3.0]])
+    net = _wide_1d()
+    full = count_regions_exact(net, x0, x1)
+    assert full.steps[0] > 40, "too short a walk to see it stop early"
+    passes = []
+    real = seg._jvp
+    monkeypatch.setattr(seg, "_jvp", lambda *a: passes.append(1) or real(*a))
+    seen = []
+
+    def progress(done, total, message):
+        seen.append(done)
+        if len(seen) == 3:  # the start, then two reports 10 boundaries apart
+            raise Stop()
+
+    with pytest.raises(Stop):
+        count_regions_exact(net, x0, x1, progress=progress, progress_every=10)
+    assert len(passes) == 2 + 20  # first point and the affinity check, then 20 steps: nothing after the raise
+    assert 0 < seen[-1] < 1000
+
+
+def test_progress_every_must_be_positive():
+    net = nn.Sequential(nn.Linear(1, 3), nn.ReLU())
+    with pytest.raises(OptionError, match="progress_every"):
+        count_regions_exact(net, torch.zeros(1, 1), torch.ones(1, 1), progress_every=0)

@@ -6,26 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nacscope.cli import app
 from nacscope.codes.format import CodeSetWriter, LayerSpec
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
+from tests.helpers import assert_one_line_error, invoke
 
 
-def assert_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert text.startswith("error:"), text
-    for frag in fragments:
-        assert frag in text, text
+
 
 
 def write(path, n=600, labels=True, seed=0):
@@ -87,13 +73,13 @@ def test_analyze_tables_and_layer_choice(codes):
 
 
 def test_analyze_bad_input(tmp_path, codes):
-    assert_error(invoke("analyze", codes, "--layer", "fc9"), "no layer 'fc9'", "available: relu1, code")
-    assert_error(invoke("analyze", codes, "--rank", "cosine"), "--rank")
-    assert_error(invoke("analyze", codes, "--nn-rows", "0"), "--nn-rows")
-    assert_error(invoke("analyze", tmp_path / "missing.h5"), "not found")
+    assert_one_line_error(invoke("analyze", codes, "--layer", "fc9"), "no layer 'fc9'", "available: relu1, code")
+    assert_one_line_error(invoke("analyze", codes, "--rank", "cosine"), "--rank")
+    assert_one_line_error(invoke("analyze", codes, "--nn-rows", "0"), "--nn-rows")
+    assert_one_line_error(invoke("analyze", tmp_path / "missing.h5"), "not found")
     (tmp_path / "junk.h5").write_text("not hdf5")
-    assert_error(invoke("analyze", tmp_path / "junk.h5"), "not an HDF5 file")
-    assert_error(invoke("analyze", write(tmp_path / "empty.h5", n=0)), "no samples")
+    assert_one_line_error(invoke("analyze", tmp_path / "junk.h5"), "not an HDF5 file")
+    assert_one_line_error(invoke("analyze", write(tmp_path / "empty.h5", n=0)), "no samples")
 
 
 def test_analyze_without_labels(tmp_path):
@@ -113,12 +99,12 @@ def test_compare_side_by_side(tmp_path):
     assert out["results"][1]["layers"]["code"] == single["layers"]["code"]
     r = invoke("compare", a, b, "--layer", "code")
     assert r.exit_code == 0 and "a.h5" in r.output and "b.h5" in r.output and "mAP" in r.output
-    assert_error(invoke("compare", a, b, "--layer", "nope"), "no layer 'nope'")
+    assert_one_line_error(invoke("compare", a, b, "--layer", "nope"), "no layer 'nope'")
     png = tmp_path / "cmp.png"
     r = invoke("compare", a, b, "--plot", png)
     assert r.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert_error(invoke("compare", a, b, "--plot", png), "exists", "--force")
-    assert_error(invoke("compare", a, b, "--plot", tmp_path / "cmp.jpg"), "PNG")
+    assert_one_line_error(invoke("compare", a, b, "--plot", png), "exists", "--force")
+    assert_one_line_error(invoke("compare", a, b, "--plot", tmp_path / "cmp.jpg"), "PNG")
     assert invoke("compare", a, b, "--plot", png, "--force").exit_code == 0
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
 
@@ -132,10 +118,10 @@ def test_report(tmp_path, codes):
     assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
     assert "| code | 16 |" in (out / "summary.md").read_text()
     # An existing report is refused, and kept, unless --force.
-    assert_error(invoke("report", codes, "-o", out, "--no-umap"), "exists", "--force")
+    assert_one_line_error(invoke("report", codes, "-o", out, "--no-umap"), "exists", "--force")
     assert (out / "summary.md").exists()
     # A failing report leaves the old one alone.
-    assert_error(invoke("report", codes, "-o", out, "--force", "--layer", "nope"), "no layer")
+    assert_one_line_error(invoke("report", codes, "-o", out, "--force", "--layer", "nope"), "no layer")
     assert (out / "summary.md").exists()
     r = invoke("report", codes, "-o", out, "--force", "--no-umap", "--layer", "code")
     assert r.exit_code == 0 and "relu1" not in (out / "summary.md").read_text()
@@ -160,7 +146,7 @@ def test_report_plane_partition(tmp_path, codes):
 
     from nacscope.analysis.plane import plane_regions
     from nacscope.codes.format import CodeSet
-    from nacscope.tui.inputs import load_inputs, load_network
+    from nacscope.codes.sources import load_inputs, load_network
 
     with CodeSet(dumped) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, [0, 1, 2])
@@ -169,11 +155,11 @@ def test_report_plane_partition(tmp_path, codes):
         n = plane_regions(model, x, resolution=12).n_regions
     assert int(re.search(r"(\d+) linear regions", summary).group(1)) == n
     # Bad plane options are refused before any work; a file without provenance skips the figure by default.
-    assert_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "0,1"), "three different")
-    assert_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "0,1,99999"), "out of range")
-    assert_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "a,b,c"), "three integers")
-    assert_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-resolution", "1"), "--plane-resolution")
+    assert_one_line_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "0,1"), "three different")
+    assert_one_line_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "0,1,99999"), "out of range")
+    assert_one_line_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "a,b,c"), "three integers")
+    assert_one_line_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-resolution", "1"), "--plane-resolution")
     assert not (tmp_path / "x").exists()
     r = invoke("report", codes, "-o", tmp_path / "y", "--no-umap")
     assert r.exit_code == 0 and "Plane partition skipped" in (tmp_path / "y" / "summary.md").read_text()
-    assert_error(invoke("report", codes, "-o", tmp_path / "z", "--no-umap", "--plane-rows", "0,1,2"), "records no checkpoint")
+    assert_one_line_error(invoke("report", codes, "-o", tmp_path / "z", "--no-umap", "--plane-rows", "0,1,2"), "records no checkpoint")

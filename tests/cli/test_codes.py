@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import os
 
-import h5py
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nacscope.cli import app
 from nacscope.codes import CodeSet, partial_path
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
+from tests.helpers import assert_one_line_error, invoke, write_bad_codeset
 
 
-def assert_one_line_error(result, *fragments: str):
-    assert result.exit_code != 0
-    text = result.output.strip()
-    assert text.startswith("error:"), text
-    assert len(text.splitlines()) == 1 or all(len(l) > 0 for l in text.splitlines())  # rich may soft-wrap
-    for frag in fragments:
-        assert frag in " ".join(text.split()), text
+
 
 
 GRID = [(n, d) for n in (1, 1000, 100_000) for d in (1, 7, 8, 9, 63, 64, 65, 4096) if (n, d) != (100_000, 4096)]
@@ -109,24 +93,16 @@ def _corrupt(tmp_path, digits_codeset):
     [
         ("missing", ["not found"]),
         ("not_hdf5", ["not an HDF5 file"]),
-        ("truncated", ["corrupt"]),
+        ("corrupt", ["corrupt"]),
         ("not_codeset", ["not a nacscope code set"]),
-        ("newer", ["format v7", "upgrade"]),
+        ("newer_version", ["format v7", "upgrade"]),
     ],
 )
 def test_info_bad_files(tmp_path, digits_codeset, case, fragments):
-    p = tmp_path / "x.h5"
-    if case == "not_hdf5":
-        p.write_text("not hdf5")
-    elif case == "truncated":
+    if case == "corrupt":
         p = _corrupt(tmp_path, digits_codeset)
-    elif case == "not_codeset":
-        with h5py.File(p, "w") as f:
-            f["data"] = np.arange(4)
-    elif case == "newer":
-        with h5py.File(p, "w") as f:
-            f.attrs["format"] = "nacscope.codeset"
-            f.attrs["format_version"] = 7
+    else:
+        p = write_bad_codeset(tmp_path / "x.h5", case, version=7)
     assert_one_line_error(invoke("info", p), *fragments)
 
 

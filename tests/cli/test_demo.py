@@ -13,19 +13,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from nacscope.cli import app
 from nacscope.codes import CodeSet
+from tests.helpers import invoke
 
-runner = CliRunner()
 ARGS = ["--epochs", "1", "--no-simclr", "--segment-pairs", "3", "--no-tui"]
 
-
-def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +92,31 @@ def test_demo_rerun_reuses(demo_dir):
     assert r.exit_code == 0, r.output
     assert "reused: nac checkpoint, nac code set, random code set" in " ".join(r.output.split())
     assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_demo_without_a_terminal_prints_one_line_per_step(demo_dir):
+    """In a file or a pipe (CliRunner) there are no live bars: each step says what it did in one line."""
+    import re
+
+    _, text = demo_dir
+    lines = text[: text.index("NAC vs random init on digits")].splitlines()
+    assert all(line.strip() for line in lines), lines  # no blank line where a transient bar was
+    at = {line.split("] ")[1].split(" (")[0]: i for i, line in enumerate(lines) if line.startswith("[")}
+    for step, said in [("dumping NAC activation patterns", r"dumped 1,797 samples in \d+\.\d s"),
+                       ("dumping random init activation patterns", r"dumped 1,797 samples in \d+\.\d s"),
+                       ("analysing NAC", r"analysed NAC in \d+\.\d s"),
+                       ("analysing random init", r"analysed random init in \d+\.\d s")]:
+        assert re.fullmatch(r" {6}" + said, lines[at[step] + 1]), (step, lines)
+
+
+def test_demo_on_a_terminal_keeps_the_live_bars(demo_dir, monkeypatch):
+    from nacscope.cli._common import err_console
+
+    out, _ = demo_dir
+    monkeypatch.setattr(err_console, "_force_terminal", True)
+    r = invoke("demo", "--out", out, *ARGS)
+    assert r.exit_code == 0, r.output
+    assert "analysed NAC in" not in r.output and "[5/5] analysing random init" in r.output
 
 
 def test_demo_other_settings_refused(demo_dir):

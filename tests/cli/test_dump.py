@@ -14,26 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from nacscope.cli import app
 from nacscope.codes import CodeSet, partial_path
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
+from tests.helpers import assert_one_line_error, invoke
 
 
-def assert_error(result, *fragments: str):
-    assert result.exit_code != 0, result.output
-    text = " ".join(result.output.split())
-    assert "error:" in text, text
-    for frag in fragments:
-        assert frag in text, text
+
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +75,7 @@ def test_dump_end_to_end(tmp_path, mlp_ckpt):
     assert np.array_equal(bits, (a > 0).numpy().astype(np.uint8))
     # Existing output: refused without --force, replaced with it.
     r = invoke("dump", mlp_ckpt, "--dataset", "digits", "-o", out)
-    assert_error(r, "exists", "--force")
+    assert_one_line_error(r, "exists", "--force")
     r = invoke("dump", mlp_ckpt, "--dataset", "digits", "-o", out, "--force", "--no-features", "--thumbnails", "0")
     assert r.exit_code == 0, r.output
     with CodeSet(out) as cs:
@@ -109,7 +95,7 @@ def test_dump_random_init_and_all_layers_warns(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(os.urandom(1000))
-    assert_error(invoke("dump", bad, "--dataset", "digits", "-o", tmp_path / "o.h5"), "not a PyTorch checkpoint")
+    assert_one_line_error(invoke("dump", bad, "--dataset", "digits", "-o", tmp_path / "o.h5"), "not a PyTorch checkpoint")
     assert not (tmp_path / "o.h5").exists()
 
 
@@ -130,7 +116,7 @@ def test_pickled_code_never_runs(tmp_path):
     assert not marker.exists()
     for cmd in ("dump", "layers"):
         args = [cmd, path] + (["--dataset", "digits", "-o", tmp_path / "o.h5"] if cmd == "dump" else [])
-        assert_error(invoke(*args), "refusing to load")
+        assert_one_line_error(invoke(*args), "refusing to load")
     assert not marker.exists()
     # Sanity: the payload really would run under plain pickle.
     pickle.loads(pickle.dumps(_Evil(str(marker))))
@@ -138,13 +124,13 @@ def test_pickled_code_never_runs(tmp_path):
 
 
 def test_checkpoint_of_another_arch(mlp_ckpt, tmp_path):
-    assert_error(invoke("dump", mlp_ckpt, "--arch", "resnet18", "--dataset", "digits", "-o", tmp_path / "o.h5"),
+    assert_one_line_error(invoke("dump", mlp_ckpt, "--arch", "resnet18", "--dataset", "digits", "-o", tmp_path / "o.h5"),
                  "holds a mlp model, not resnet18")
 
 
 def test_pattern_matching_nothing_lists_sites(mlp_ckpt, tmp_path):
     r = invoke("dump", mlp_ckpt, "--dataset", "digits", "--layers", "layer4.*", "-o", tmp_path / "o.h5")
-    assert_error(r, "'layer4.*' matches no site", "encoder.3, encoder.6, head.1, code")
+    assert_one_line_error(r, "'layer4.*' matches no site", "encoder.3, encoder.6, head.1, code")
 
 
 @pytest.mark.parametrize(
@@ -170,13 +156,13 @@ def test_bad_options(tmp_path, mlp_ckpt, args, fragment):
         (garbage / "cifar-10-batches-py" / name).write_bytes(b"\x80\x04garbage" * 10)
     args = [a.format(tmp=tmp_path, garbage=garbage) for a in args]
     r = invoke("dump", mlp_ckpt, *args, "-o", tmp_path / "o.h5")
-    assert_error(r, fragment)
+    assert_one_line_error(r, fragment)
     assert not (tmp_path / "o.h5").exists() and not partial_path(tmp_path / "o.h5").exists()
 
 
 def test_random_init_needs_arch_and_bits(tmp_path):
-    assert_error(invoke("dump", "--random-init", "--dataset", "digits", "-o", tmp_path / "o.h5"), "--arch and --bits")
-    assert_error(invoke("dump", "--dataset", "digits", "-o", tmp_path / "o.h5"), "CHECKPOINT")
+    assert_one_line_error(invoke("dump", "--random-init", "--dataset", "digits", "-o", tmp_path / "o.h5"), "--arch and --bits")
+    assert_one_line_error(invoke("dump", "--dataset", "digits", "-o", tmp_path / "o.h5"), "CHECKPOINT")
 
 
 def test_disk_full_mid_dump(tmp_path, mlp_ckpt, monkeypatch):
@@ -193,7 +179,7 @@ def test_disk_full_mid_dump(tmp_path, mlp_ckpt, monkeypatch):
     monkeypatch.setattr(fmt.CodeSetWriter, "append", full)
     out = tmp_path / "o.h5"
     r = invoke("dump", mlp_ckpt, "--dataset", "digits", "--split", "all", "--batch-size", "100", "-o", out)
-    assert_error(r, "disk full")
+    assert_one_line_error(r, "disk full")
     assert not out.exists() and not partial_path(out).exists()
 
 
@@ -247,7 +233,7 @@ def test_regions_compares_checkpoint_and_random_init(tmp_path, mlp_ckpt):
     ],
 )
 def test_regions_bad_input(args, fragment):
-    assert_error(invoke("regions", *args), fragment)
+    assert_one_line_error(invoke("regions", *args), fragment)
 
 
 @pytest.mark.slow

@@ -6,30 +6,17 @@ import sys
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nacscope.cli import app
-
-runner = CliRunner()
+from tests.helpers import assert_one_line_error, invoke
 
 
-def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
-def assert_one_line_error(result, *fragments: str):
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert text.startswith("error:"), text
-    for frag in fragments:
-        assert frag in text, text
 
 
 @pytest.mark.parametrize("fmt", ["npz", "npy", "parquet", "csv", "faiss"])
 def test_export_each_format(tmp_path, digits_codeset, digits, fmt):
-    from tests.conftest import random_relu_codes
+    from tests.helpers import random_relu_codes
 
     out = tmp_path / f"out.{fmt}"
     r = invoke("export", digits_codeset, "--layer", "fc1", "-o", out)  # format from the suffix

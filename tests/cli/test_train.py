@@ -6,27 +6,17 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from nacscope.cli import app
+from tests import helpers
+from tests.helpers import assert_one_line_error
 
-runner = CliRunner()
 TINY = ["--dataset", "digits", "--arch", "mlp", "--hidden", "64", "--bits", "8", "--batch-size", "128", "--quiet",
         "--device", "cpu"]
 
 
 def invoke(*args):
-    result = runner.invoke(app, ["train", *[str(a) for a in args]])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert text.startswith("error:"), text
-    for frag in fragments:
-        assert frag in text, text
+    """``nacscope train ARGS``."""
+    return helpers.invoke("train", *args)
 
 
 def test_train_then_resume(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 from nacscope.codes import CodeSet, CodeSetWriter, LayerSpec, pack_bits, partial_path, unpack_bits
+from tests.helpers import write_bad_codeset
 from nacscope.codes.validate import validate
 from nacscope.errors import CodeSetError, OptionError
 
@@ -219,25 +219,7 @@ def test_attrs_round_trip_json(tmp_path):
 @pytest.mark.parametrize("case", ["missing", "directory", "not_hdf5", "truncated", "not_codeset", "newer_version",
                                   "no_layers_group"])
 def test_reader_errors(tmp_path, digits_codeset, case):
-    path = tmp_path / "bad.h5"
-    if case == "directory":
-        path.mkdir()
-    elif case == "not_hdf5":
-        path.write_text("hello")
-    elif case == "truncated":
-        data = digits_codeset.read_bytes()
-        path.write_bytes(data[: len(data) // 3])
-    elif case == "not_codeset":
-        with h5py.File(path, "w") as f:
-            f["x"] = np.arange(3)
-    elif case == "newer_version":
-        with h5py.File(path, "w") as f:
-            f.attrs["format"] = "nacscope.codeset"
-            f.attrs["format_version"] = 99
-    elif case == "no_layers_group":
-        with h5py.File(path, "w") as f:
-            f.attrs["format"] = "nacscope.codeset"
-            f.attrs["format_version"] = 1
+    path = write_bad_codeset(tmp_path / "bad.h5", case, digits_codeset)
     with pytest.raises(CodeSetError) as info:
         CodeSet(path)
     assert "\n" not in str(info.value)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import random_relu_codes
+
 
 def digits_layers(widths=(32, 16, 10), seed: int = 3) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Activation patterns of a fixed random ReLU MLP on the digits.
@@ -18,15 +20,8 @@ def digits_layers(widths=(32, 16, 10), seed: int = 3) -> tuple[dict[str, np.ndar
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
-    rng = np.random.default_rng(seed)
-    h = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    out = {}
-    for i, w in enumerate(widths):
-        W = rng.normal(0, 1 / np.sqrt(h.shape[1]), (h.shape[1], w))
-        b = rng.normal(0, 0.1, w)
-        pre = h @ W + b  # (N, w)
-        out["code" if i == len(widths) - 1 else f"fc{i + 1}"] = pre > 0
-        h = np.maximum(pre, 0)
+    codes = random_relu_codes(x, widths, seed)  # {"fc1": ..., "fcK": ...}: the last one is the code layer
+    out = {("code" if i == len(codes) - 1 else name): bits for i, (name, bits) in enumerate(codes.items())}
     thumbs = (x.reshape(-1, 8, 8, 1) * 255 / 16).round().astype(np.uint8)
     return out, y.astype(np.int64), thumbs
 

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import h5py
-import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from nacscope.analysis import analyze_codeset
-from nacscope.cli.app import app
 from nacscope.codes import CodeSet
-
-import nacscope.cli  # noqa: F401  registers the commands
-
-runner = CliRunner()
+from tests.helpers import invoke, write_bad_codeset
 
 
 def test_summary_without_a_terminal_shows_the_engines_numbers(digits_file):
-    res = runner.invoke(app, ["inspect", str(digits_file)])  # CliRunner's stdout is not a terminal
+    res = invoke("inspect", digits_file)  # CliRunner's stdout is not a terminal
     assert res.exit_code == 0, res.output
-    assert "Traceback" not in res.output
     with CodeSet(digits_file) as cs:
         ref = analyze_codeset(cs)  # cached by the command: the same numbers
     for name, m in ref["layers"].items():
@@ -31,7 +23,7 @@ def test_summary_without_a_terminal_shows_the_engines_numbers(digits_file):
 
 
 def test_no_tui_without_analysis(digits_file):
-    res = runner.invoke(app, ["inspect", str(digits_file), "--no-tui", "--no-analyze"])
+    res = invoke("inspect", digits_file, "--no-tui", "--no-analyze")
     assert res.exit_code == 0, res.output
     assert "code" in res.output and "\u2026" in res.output  # numbers not computed
     with CodeSet(digits_file) as cs:
@@ -49,24 +41,7 @@ def _corrupt(tmp_path):
 def _truncated(tmp_path):
     from tests.tui.conftest import write_digits_codeset
 
-    p = write_digits_codeset(tmp_path / "whole.h5")
-    data = p.read_bytes()
-    cut = tmp_path / "truncated.h5"
-    cut.write_bytes(data[: len(data) // 2])
-    return cut
-
-
-def _plain_hdf5(tmp_path):
-    p = tmp_path / "plain.h5"
-    with h5py.File(p, "w") as f:
-        f["x"] = np.arange(3)
-    return p
-
-
-def _text(tmp_path):
-    p = tmp_path / "notes.h5"
-    p.write_text("not hdf5")
-    return p
+    return write_bad_codeset(tmp_path / "truncated.h5", "truncated", write_digits_codeset(tmp_path / "whole.h5"))
 
 
 @pytest.mark.parametrize(
@@ -75,23 +50,23 @@ def _text(tmp_path):
         (lambda t: t / "missing.h5", "file not found"),
         (_corrupt, "corrupt"),
         (_truncated, "corrupt"),
-        (_plain_hdf5, "not a nacscope code set"),
-        (_text, "not an HDF5 file"),
+        (lambda t: write_bad_codeset(t / "plain.h5", "not_codeset"), "not a nacscope code set"),
+        (lambda t: write_bad_codeset(t / "notes.h5", "not_hdf5"), "not an HDF5 file"),
         (lambda t: t, "directory"),
     ],
 )
 def test_bad_files_give_one_line(tmp_path, make, expect):
-    res = runner.invoke(app, ["inspect", str(make(tmp_path))])
+    res = invoke("inspect", make(tmp_path))
     assert res.exit_code == 2
     out = res.output.strip()
-    assert "Traceback" not in out and len(out.splitlines()) == 1
+    assert len(out.splitlines()) == 1
     assert expect in out
 
 
 def test_unknown_layer_lists_the_available_ones(digits_file):
-    res = runner.invoke(app, ["inspect", str(digits_file), "--layer", "nope"])
+    res = invoke("inspect", digits_file, "--layer", "nope")
     assert res.exit_code == 2
-    assert "available: fc1, fc2, code" in res.output and "Traceback" not in res.output
+    assert "available: fc1, fc2, code" in res.output
 
 
 def test_run_inspect_refuses_bad_input(tmp_path, digits_file):

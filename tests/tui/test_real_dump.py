@@ -12,32 +12,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
-import nacscope.cli  # noqa: F401  registers the commands
 from nacscope.analysis import analyze_codeset, collision_groups, neighbours
-from nacscope.cli.app import app as cli
 from nacscope.codes import CodeSet
 from nacscope.tui.app import InspectApp
 from nacscope.tui.screens import CollisionsScreen, NeighboursScreen, RegionsScreen
 from nacscope.tui.screens.overview import fmt
 from nacscope.tui.session import Session
+from tests.helpers import invoke
 from tests.tui.test_app import SIZE, table_rows, wait_for
 
 
 @pytest.fixture(scope="module")
 def dumps(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("real")
-    runner = CliRunner()
-    res = runner.invoke(cli, ["train", "--out", str(d / "run"), "--dataset", "digits", "--arch", "mlp", "--bits", "16",
-                              "--epochs", "1", "--batch-size", "256", "--no-baseline", "--quiet", "--threads", "1"])
+    res = invoke("train", "--out", d / "run", "--dataset", "digits", "--arch", "mlp", "--bits", "16",
+                 "--epochs", "1", "--batch-size", "256", "--no-baseline", "--quiet", "--threads", "1")
     assert res.exit_code == 0, res.output
     out = {"trained": d / "trained.h5", "random": d / "random.h5"}
-    res = runner.invoke(cli, ["dump", str(d / "run" / "last.pt"), "--dataset", "digits", "--split", "all",
-                              "-o", str(out["trained"])])
+    res = invoke("dump", d / "run" / "last.pt", "--dataset", "digits", "--split", "all", "-o", out["trained"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(cli, ["dump", "--random-init", "--arch", "mlp", "--bits", "16", "--dataset", "digits",
-                              "--split", "all", "-o", str(out["random"])])
+    res = invoke("dump", "--random-init", "--arch", "mlp", "--bits", "16", "--dataset", "digits",
+                 "--split", "all", "-o", out["random"])
     assert res.exit_code == 0, res.output
     return out
 
@@ -89,7 +84,7 @@ def test_real_dump_every_screen(dumps, which, tmp_path):
 
 def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
     from nacscope.analysis.segments import count_regions_exact
-    from nacscope.tui.inputs import load_inputs, load_network
+    from nacscope.codes.sources import load_inputs, load_network
 
     path = dumps["random"]
 
@@ -113,7 +108,7 @@ def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
 
 def test_plane_partition_from_the_regions_screen(dumps):
     from nacscope.analysis.plane import plane_regions
-    from nacscope.tui.inputs import load_inputs, load_network
+    from nacscope.codes.sources import load_inputs, load_network
     from nacscope.tui.widgets import ImageView
 
     path = dumps["trained"]
@@ -142,3 +137,28 @@ def test_plane_partition_from_the_regions_screen(dumps):
     for rid in np.unique(flipped)[:20]:
         colours = {tuple(c) for c in img[flipped == rid] if tuple(c) != (255, 255, 255)}
         assert len(colours) <= 1
+
+
+def test_cancelling_a_segment_walk_stops_it_part_way(dumps, monkeypatch):
+    """The TUI's job progress reaches into the exact walk: raising from it (Esc) stops the walk there."""
+    import nacscope.analysis.segments as seg
+    from nacscope.tui.jobs import JobCancelled
+
+    passes, messages = [], []
+    real = seg._jvp
+    monkeypatch.setattr(seg, "_jvp", lambda *a: passes.append(1) or real(*a))
+    monkeypatch.setattr(seg, "count_regions_dense", lambda *a, **k: pytest.fail("dense sampling after a cancel"))
+
+    def progress(done, total, message):
+        messages.append(message)
+        if message.startswith("exact walk"):
+            raise JobCancelled()
+
+    session = Session(dumps["random"])
+    try:
+        with pytest.raises(JobCancelled):
+            session.segment("code", 3, 7, progress)
+    finally:
+        session.close()
+    assert messages[-1] == "exact walk: 0 boundaries"
+    assert len(passes) == 2  # the first point and the affinity check: no step of the walk was taken

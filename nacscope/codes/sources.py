@@ -1,4 +1,4 @@
-"""The network and the input samples a code set was dumped from (for segment walks and planes).
+"""What a code set came from: the network and the input samples it was dumped from (for segment walks and planes).
 
 Plumbing only: reads the file's provenance (``checkpoint``, ``checkpoint_sha256``, ``dataset``,
 ``split``, ``config.normalization``) and rebuilds what ``nacscope dump`` fed the network, so that
@@ -7,24 +7,16 @@ Plumbing only: reads the file's provenance (``checkpoint``, ``checkpoint_sha256`
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nacscope._files import file_sha256
 from nacscope.errors import CheckpointError, DataError
 
 _RANDOM = re.compile(r"^random-init:(?P<arch>[^:]+):(?P<bits>\d+):seed=(?P<seed>-?\d+)$")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def checkpoint_path(attrs: dict[str, Any], file: Path) -> Path:
@@ -78,7 +70,7 @@ def load_network(attrs: dict[str, Any], file: Path, data) -> Any:
 
     path = checkpoint_path(attrs, file)
     want = str(attrs.get("checkpoint_sha256") or "")
-    if want and path.is_file() and _sha256(path) != want:
+    if want and path.is_file() and file_sha256(path) != want:
         raise CheckpointError(f"{path} is not the checkpoint {file.name} was dumped from (sha256 differs)")
     model, _meta = load_checkpoint(path)
     return model.eval()
