@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"| bits | filter | write s | full scan s | 1,000 random rows ms | size MB | vs raw |")
+    print("| bits | filter | write s | full scan s | 1,000 random rows ms | size MB | vs raw |")
     print("|---|---|---:|---:|---:|---:|---:|")
     raw = args.n * ((args.units + 7) // 8) / 1e6
     with tempfile.TemporaryDirectory() as d:

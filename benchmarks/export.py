@@ -79,7 +79,7 @@ def main() -> None:
             ("csv (hex)", lambda: export_codes(src, d / "s.csv", force=True), None),
             ("faiss", lambda: export_codes(src, d / "s.faiss", force=True), None),
         ]
-        print(f"| format | streamed s | streamed peak MB | whole-array s | whole-array peak MB | memory ratio |")
+        print("| format | streamed s | streamed peak MB | whole-array s | whole-array peak MB | memory ratio |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, streamed, whole in rows:
             s_t, s_m = measure(streamed)

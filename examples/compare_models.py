@@ -183,7 +183,7 @@ def figures(results: dict) -> None:
     fig.savefig(OUT / "regions.png", dpi=100)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
-    labels, width = [], 0.8 / len(MODELS)
+    width = 0.8 / len(MODELS)
     for i, model in enumerate(MODELS):
         vals = [results[d][model]["map"] for d in results]
         ax.bar(np.arange(len(results)) + i * width, vals, width, label=TITLES[model])

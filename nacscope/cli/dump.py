@@ -129,14 +129,6 @@ def _trace(model, shape: tuple[int, int], normalize=None, data=None):
         raise OptionError(f"the model cannot run on {c}x{s}x{s} inputs ({first})") from None
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 # Options shared by the commands.
 ArchOpt = Annotated[Optional[str], typer.Option("--arch", help="Architecture (required with --random-init; checked against a checkpoint).")]
 BitsOpt = Annotated[Optional[int], typer.Option("--bits", help="Code length D for --random-init.")]
@@ -228,6 +220,7 @@ def dump_cmd(
     from nacscope.codes.capture import select_sites
     from nacscope.codes.dump import PRECISIONS, DumpInput, dump_codes, dump_distributed, projected_bytes
     from nacscope.codes.protocols import query_mask
+    from nacscope.codes.render import human_bytes
 
     if batch_size < 1:
         raise OptionError(f"--batch-size must be >= 1, got {batch_size}")
@@ -253,7 +246,7 @@ def dump_cmd(
     if layers and "all" in layers and rank == 0:
         err_console.print(
             f"[yellow]warning:[/] --layers all: {len(sites)} sites, {sum(s.units for s in sites):,} units per sample; "
-            f"projected size {_fmt_bytes(size)} before compression", highlight=False)
+            f"projected size {human_bytes(size)}", highlight=False)
     attrs: dict[str, Any] = {
         "command": command_line(),
         "dataset": dataset,
@@ -299,7 +292,7 @@ def dump_cmd(
     console.print(
         f"wrote [bold]{stats.path}[/]: {stats.n_samples:,} samples, {len(stats.layers)} layers "
         f"({', '.join(stats.layers[:6])}{', ...' if len(stats.layers) > 6 else ''}), "
-        f"{_fmt_bytes(stats.bytes_on_disk)}, {stats.samples_per_s:,.0f} samples/s", highlight=False)
+        f"{human_bytes(stats.bytes_on_disk)}, {stats.samples_per_s:,.0f} samples/s", highlight=False)
 
 
 class _progress:
