@@ -60,8 +60,10 @@ class InspectApp(App):
     rows: var[int] = var(0)
 
     def __init__(self, session: Session, layer: str | None = None, *, plain_images: bool = False,
-                 analyze_on_open: bool = True, follow_interval_s: float = 1.0) -> None:
+                 analyze_on_open: bool = True, follow_interval_s: float = 1.0,
+                 freeze_gc: bool | None = None) -> None:
         super().__init__()
+        self.freeze_gc = freeze_gc  # None: in a real terminal, not headless (tests); see _freeze_gc
         self.session = session
         if layer is not None and layer not in session.layer_names:
             from nacscope.errors import OptionError
@@ -72,6 +74,7 @@ class InspectApp(App):
         self.analyze_on_open = analyze_on_open
         self.follow_interval_s = follow_interval_s
         self._job_worker: Worker | None = None
+        self._gc_frozen = False
         self.sub_title = str(session.path.name)
         _ = (self.layer, self.summary, self.job, self.rows)  # initialise the reactives before screens watch them
 
@@ -92,19 +95,69 @@ class InspectApp(App):
     def _premount_next(self) -> None:
         """Build the other screens one at a time while the user reads the overview, so that the
         first visit to each is as fast as later ones (mounting a screen costs a few hundred ms)."""
-        init = getattr(self, "_init_mode", None)  # Textual's own mode set-up; skipped if it ever goes
         todo = [m for m in SCREENS_ORDER if not self._screen_stacks.get(m)]
-        if init is None or not todo or not self.is_running:
+        if not self.is_running:
             return
+        if not todo:
+            self._freeze_gc()
+        elif self._premount(todo[0]):
+            self.set_timer(0.3, self._premount_next)
+
+    def _freeze_gc(self) -> None:
+        """Once every screen is built: collect, then move what exists into the permanent generation.
+
+        The open app holds ~160,000 objects that Python's cyclic collector rescans on every full
+        collection: 45-75 ms pauses on a 2-core CPU (more as the heap grows), which land on random keys
+        (``benchmarks/tui_open.py``). Frozen objects are skipped by later collections; they are
+        unfrozen when the app ends. Off by default when headless (tests run many apps in one process).
+        """
+        if not (self.freeze_gc if self.freeze_gc is not None else not self.is_headless) or self._gc_frozen:
+            return
+        import gc
+
+        gc.collect()
+        gc.freeze()
+        self._gc_frozen = True
+
+    def on_unmount(self) -> None:
+        if self._gc_frozen:
+            import gc
+
+            gc.unfreeze()
+            self._gc_frozen = False
+
+    def _premount(self, mode: str) -> bool:
+        """Mount the screen of ``mode`` without showing it; False if it exists or cannot be pre-mounted."""
+        init = getattr(self, "_init_mode", None)  # Textual's own mode set-up; skipped if it ever goes
+        if init is None or self._screen_stacks.get(mode):
+            return False
         try:
-            init(todo[0])
+            init(mode)
         except Exception:  # pre-mounting is an optimisation only
-            return
-        self.set_timer(0.3, self._premount_next)
+            return False
+        # Textual re-parses the whole stylesheet on the first switch to a screen whose CSS counter lags
+        # the app's (20-25 ms on a 2-core CPU, on top of the switch). A pre-mounted screen's widgets
+        # are styled with the current rules as they mount, so mark it current; a later CSS or theme
+        # change still bumps the app's counter and triggers the refresh as usual.
+        screen = self._screen_stacks[mode][0] if self._screen_stacks.get(mode) else None
+        if screen is not None and hasattr(screen, "_css_update_count"):
+            screen._css_update_count = self._css_update_count
+        return True
 
     # -- navigation --------------------------------------------------------------------------------
+    #: How long updates are held while switching screens. Textual's ``switch_mode`` holds them for
+    #: 50 ms to mask the transition: half of the 100 ms a key may take. The screens here are mounted
+    #: ahead and resume in one pass, so one frame (1/60 s) is enough; with the other fixes this took
+    #: first visits from 90-106 to 43-71 ms median, key event to frame written (``benchmarks/tui_open.py``).
+    SWITCH_MASK_S = 1 / 60
+
+    def delay_update(self, delay: float | None = None) -> None:
+        """Textual's ``delay_update`` with a one-frame default (see ``SWITCH_MASK_S``)."""
+        super().delay_update(self.SWITCH_MASK_S if delay is None else delay)
+
     def action_show(self, mode: str) -> None:
         if self.current_mode != mode:
+            self._premount(mode)  # not mounted yet: mounted here, so that the switch skips a CSS re-parse
             self.switch_mode(mode)
 
     def action_cycle_layer(self, step: int) -> None:
