@@ -27,13 +27,16 @@ split with a fixed seed), ``probes.code.linear_features`` the linear-probe accur
 **Expected runtime on one GPU** (estimates from the step throughput measured on one H200 in
 ``NAC-NOTES.md`` §6, not a run of this script): the linear-classification run sees 1000 x 50,000 =
 50 M images; at the authors' pipeline's 2,148 img/s that is 6.5 h, at the 4,352 img/s of a bf16 +
-channels_last step with data on the GPU about 3.2 h. Each hashing run sees 2000 x 50,000 = 100 M
-images; at 5,107 img/s (the authors' loader-bound pipeline) 5.4 h, at 15,000-18,000 img/s 1.5-1.9 h,
-so the three bit lengths take 5-16 h. Dumps (60,000 images) take about a minute each, analyses a few
+channels_last step with data on the GPU about 3.2 h. Each hashing run trains on the protocol's
+5,000 images and sees 2000 x 5,000 = 10 M images; at 5,107 img/s (the authors' loader-bound
+pipeline) 33 min, at 15,000-18,000 img/s 9-11 min,
+so the three bit lengths take 0.5-1.7 h. Dumps (60,000 images) take about a minute each, analyses a few
 minutes (mAP over 10,000 x 50,000).
 
-Caveats, stated so that numbers are compared fairly: the hashing preset trains on CIFAR-10's
-50,000-image train split, while the authors train on a 5,000-image subset of the gallery; the linear
+Caveats, stated so that numbers are compared fairly: the hashing preset trains on the protocol's
+5,000-image subset of the gallery (``--dataset cifar10-hash``), drawn from the same seeded draw that
+``--protocol paper-cifar10`` uses for its queries (so no training image is a query), but the authors'
+own draw was never published; the linear
 probe is fitted on stored features (gallery trains, queries test), without the paper's crop and flip
 during probe training. ``--rank dot`` reproduces the authors' ranking (dot product of {0,1} codes).
 

@@ -45,18 +45,52 @@ def queries_per_class(labels: np.ndarray, k: int, seed: int = PAPER_SEED, indice
         raise OptionError("--queries-per-class needs single-label data (one integer label per sample)")
     if k < 1:
         raise OptionError(f"--queries-per-class must be >= 1, got {k}")
-    idx = np.arange(len(labels)) if indices is None else np.asarray(indices)
     mask = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
+    for c, members in _class_orders(labels, seed, indices):
         if len(members) <= k:
             raise OptionError(
                 f"class {c} has {len(members)} samples, not more than --queries-per-class {k}; lower it"
             )
+        mask[members[:k]] = True
+    return mask
+
+
+def _class_orders(labels: np.ndarray, seed: int, indices: np.ndarray | None):
+    """Yield ``(class, rows of that class in the draw's random order)``, independent of row order.
+
+    For each class, the class's rows are sorted by source index and permuted by a generator seeded
+    with ``(seed, class)``. Queries are the first rows of each order; the hashing protocol's
+    training set the next ones, so both come from one draw.
+    """
+    idx = np.arange(len(labels)) if indices is None else np.asarray(indices)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
         members = members[np.argsort(idx[members], kind="stable")]  # order-independent
         rng = np.random.default_rng([int(seed), int(c)])
-        mask[members[rng.permutation(len(members))[:k]]] = True
-    return mask
+        yield c, members[rng.permutation(len(members))]
+
+
+def paper_hash_split(
+    labels: np.ndarray,
+    indices: np.ndarray | None = None,
+    per_class_query: int = PAPER_QUERIES_PER_CLASS,
+    per_class_train: int = 500,
+    seed: int = PAPER_SEED,
+) -> dict[str, np.ndarray]:
+    """The authors' CIFAR-10 hashing protocol (NAC-NOTES §4) as sorted row numbers.
+
+    ``query``: the same rows ``paper-cifar10`` marks as queries (``per_class_query`` per class);
+    ``gallery``: every other row; ``train``: ``per_class_train`` per class of the gallery, the
+    unlabelled training set. Training with ``--dataset cifar10-hash`` and dumping with
+    ``--protocol paper-cifar10`` therefore never put a training image among the queries.
+    """
+    labels = np.asarray(labels)
+    parts: dict[str, list[np.ndarray]] = {"query": [], "gallery": [], "train": []}
+    for _, order in _class_orders(labels, seed, indices):
+        parts["query"].append(order[:per_class_query])
+        parts["gallery"].append(order[per_class_query:])
+        parts["train"].append(order[per_class_query : per_class_query + per_class_train])
+    return {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
 
 
 def paper_cifar10(labels: np.ndarray, indices: np.ndarray, dataset: str, split: str) -> np.ndarray:

@@ -157,25 +157,20 @@ def _stl(split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor | None, lis
 
 
 def hash_protocol_split(labels: torch.Tensor, per_class_query: int = 1000, per_class_train: int = 500,
-                        seed: int = 0) -> dict[str, torch.Tensor]:
+                        indices: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """The authors' CIFAR-10 hashing protocol (NAC-NOTES §4) on the pooled train+test labels.
 
-    Per class, in a seeded random order: the first ``per_class_query`` samples are queries, the rest the
-    gallery, and the first ``per_class_train`` of the gallery the (unlabelled) training set.
+    The draw is :func:`nacscope.codes.protocols.paper_hash_split`, the one ``dump --protocol
+    paper-cifar10`` uses for its queries, so the training set always lies in the dump's gallery.
 
     Returns:
         Sorted pooled indices: ``query``, ``gallery``, ``train``.
     """
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(labels), generator=g)
-    parts: dict[str, list[torch.Tensor]] = {"query": [], "gallery": [], "train": []}
-    for c in labels.unique().tolist():
-        members = order[labels[order] == c]
-        parts["query"].append(members[:per_class_query])
-        gallery = members[per_class_query:]
-        parts["gallery"].append(gallery)
-        parts["train"].append(gallery[:per_class_train])
-    return {k: torch.cat(v).sort().values for k, v in parts.items()}
+    from nacscope.codes.protocols import paper_hash_split
+
+    parts = paper_hash_split(labels.numpy(), None if indices is None else indices.numpy(),
+                             per_class_query=per_class_query, per_class_train=per_class_train)
+    return {k: torch.from_numpy(v) for k, v in parts.items()}
 
 
 def load(name: str, split: str, root: Path, download: bool):

@@ -203,6 +203,18 @@ def test_hash_protocol_split_counts():
     assert all(torch.equal(parts[k], again[k]) for k in parts)
 
 
+def test_hash_training_set_never_meets_the_dump_protocol_queries():
+    """Training on cifar10-hash and dumping with --protocol paper-cifar10 use one draw."""
+    from nacscope.codes.protocols import paper_cifar10
+    from nacscope.data.ondisk import hash_protocol_split
+
+    labels = torch.arange(10).repeat_interleave(6000)[torch.randperm(60000, generator=torch.Generator().manual_seed(2))]
+    parts = hash_protocol_split(labels)
+    is_query = paper_cifar10(labels.numpy(), np.arange(60000), "cifar10", "all")
+    np.testing.assert_array_equal(np.flatnonzero(is_query), parts["query"].numpy())
+    assert not is_query[parts["train"].numpy()].any()
+
+
 def test_cifar10_hash_on_fabricated_files(tmp_path):
     _fake_cifar(tmp_path, n=12)  # 72 pooled images
     with warnings.catch_warnings():
