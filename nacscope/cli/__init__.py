@@ -16,7 +16,8 @@ from nacscope.cli.app import app
 # Command modules (import order = order in --help).
 from nacscope.cli import codes  # noqa: F401,E402  info, import-codes
 from nacscope.cli import train  # noqa: F401,E402
-from nacscope.cli import dump  # noqa: F401,E402  layers, dump, regions
+from nacscope.cli import dump  # noqa: F401,E402  layers, dump
+from nacscope.cli import regions  # noqa: F401,E402  regions
 from nacscope.cli import analyze  # noqa: F401,E402  analyze, compare, report
 from nacscope.cli import export  # noqa: F401,E402  export
 from nacscope.cli import demo  # noqa: F401,E402  demo
