@@ -28,12 +28,15 @@ import numpy as np
 import torch
 
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
+from nacscope.optim import OPTIMIZERS, make_optimizer, param_groups  # noqa: F401  (re-exported)
 
 OBJECTIVES = ("nac", "simclr")
 #: Fields that ``--resume`` takes from the command line; all others come from the checkpoint.
 RESUME_OVERRIDABLE = ("epochs", "stop_after_epochs", "eval_every", "ckpt_every", "log_every", "device", "compile", "threads",
                       "root", "download")
-OPTIMIZERS = ("lars", "sgd", "adamw")
+#: How the two views go through the encoder: ``per-view`` = two calls, each BatchNorm call sees one view's
+#: batch (the authors' step, NAC-NOTES §2.7); ``joint`` = one call on all 2B views (faster, not the same step).
+FORWARDS = ("per-view", "joint")
 
 
 class TrainingDiverged(NacscopeError):
@@ -64,6 +67,7 @@ class TrainConfig:
     momentum: float = 0.9
     warmup_epochs: float = 2.0
     exclude_bias_norm: bool = True
+    forward: str = "joint"
     augment: str = "auto"
     hidden: list[int] = field(default_factory=lambda: [512, 512])
     head_dim: int | None = None
@@ -90,14 +94,18 @@ class TrainConfig:
 
 # NAC-NOTES §3. The hashing preset trains on the authors' protocol split (``cifar10-hash``: 5,000 training
 # images, 500 per class of the gallery; the quick evaluation then ranks that training set for the queries).
+# The authors' step: views forwarded separately, their LARS rule (every parameter, zero-norm ones frozen), fp32.
+_AUTHORS_STEP: dict[str, Any] = dict(forward="per-view", optimizer="lars-paper", bf16=False)
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-cifar10-linear": dict(
-        dataset="cifar10", arch="resnet50", objective="nac", bits=128, p=0.1, optimizer="lars", lr=3.0,
+        dataset="cifar10", arch="resnet50", objective="nac", bits=128, p=0.1, lr=3.0,
         momentum=0.9, warmup_epochs=10, epochs=1000, batch_size=1000, weight_decay=1e-6, augment="cifar",
+        **_AUTHORS_STEP,
     ),
     "paper-cifar10-hash": dict(
-        dataset="cifar10-hash", arch="vgg16_bn", objective="nac", bits=64, p=0.4, optimizer="lars", lr=3.0,
+        dataset="cifar10-hash", arch="vgg16_bn", objective="nac", bits=64, p=0.4, lr=3.0,
         momentum=0.9, warmup_epochs=100, epochs=2000, batch_size=1000, weight_decay=1e-6, augment="cifar",
+        **_AUTHORS_STEP,
     ),
 }
 
@@ -123,6 +131,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
         (cfg.objective in OBJECTIVES, f"--objective must be nac or simclr, got {cfg.objective!r}"),
         (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
+        (cfg.forward in FORWARDS, f"--forward must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
+        (cfg.momentum >= 0 and math.isfinite(cfg.momentum), f"--momentum must be >= 0, got {cfg.momentum}"),
         (cfg.bits >= 1, f"--bits must be >= 1, got {cfg.bits}"),
         (0.0 < cfg.p < 0.5, f"--p (flip probability) must be in (0, 0.5), got {cfg.p}"),
         (cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}"),
@@ -130,7 +140,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.batch_size >= 2, f"--batch-size must be >= 2, got {cfg.batch_size}"),
         (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
-        (cfg.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}"),
+        (0 <= cfg.warmup_epochs < math.inf, f"--warmup-epochs must be a finite number >= 0, got {cfg.warmup_epochs}"),
         (cfg.augment == "auto" or cfg.augment in RECIPES, f"--augment must be auto or one of {', '.join(RECIPES)}, got {cfg.augment!r}"),
         (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), f"--device must be auto, cpu or cuda[:N], got {cfg.device!r}"),
         (cfg.eval_every >= 0 and cfg.ckpt_every >= 0 and cfg.log_every >= 1, "--eval-every/--ckpt-every must be >= 0, --log-every >= 1"),
@@ -146,40 +156,52 @@ def validate(cfg: TrainConfig) -> None:
 
 
 def lr_at(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
-    """Linear warm-up over ``warmup_epochs``, then cosine decay to 0 at the last step."""
+    """Linear warm-up from lr 0 at step 0 over ``warmup_epochs`` (as the authors'), then cosine decay to 0."""
     total = cfg.epochs * steps_per_epoch
     warm = int(round(cfg.warmup_epochs * steps_per_epoch))
     if step < warm:
-        return cfg.lr * (step + 1) / warm
+        return cfg.lr * step / warm
     progress = (step - warm) / max(1, total - warm)
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float, exclude_bias_norm: bool) -> list[dict]:
-    """Two groups: weights (decayed) and biases/norm parameters (no decay, no LARS adaptation) if excluded."""
-    if not exclude_bias_norm:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, plain = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (plain if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """LARS (timm's, trust coefficient 0.001), SGD or AdamW; fused kernels on CUDA."""
-    groups = param_groups(model, cfg.weight_decay, cfg.exclude_bias_norm)
-    fused = {"fused": True} if device.type == "cuda" else {}
-    if cfg.optimizer == "lars":
-        try:
-            from timm.optim import Lars
-        except ImportError:
-            raise OptionError("--optimizer lars needs timm (pip install timm), or choose sgd or adamw") from None
+def forward_views(model: torch.nn.Module, x_1: torch.Tensor, x_2: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+    """``(a_1, a_2, logits_1, logits_2)``, each (B, D), of the two views ``x_1``, ``x_2`` (B, C, H, W).
 
-        return Lars(groups, lr=cfg.lr, momentum=cfg.momentum, trust_coeff=0.001)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
-    return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
+    ``per-view``: two model calls (BatchNorm normalises each view's batch on its own, the authors' step);
+    ``joint``: one call on the 2B views concatenated (BatchNorm over both views mixed).
+    """
+    if mode == "joint":
+        b = x_1.shape[0]
+        _, a, logits = model(torch.cat([x_1, x_2]))  # (2B, D) each
+        return a[:b], a[b:], logits[:b], logits[b:]
+    _, a_1, logits_1 = model(x_1)
+    _, a_2, logits_2 = model(x_2)
+    return a_1, a_2, logits_1, logits_2
+
+
+def train_step(model, optimizer, x_1: torch.Tensor, x_2: torch.Tensor, cfg: TrainConfig, *, gather: bool = False,
+               generator: torch.Generator | None = None, bf16: bool = False) -> torch.Tensor:
+    """One optimiser step on a batch of view pairs (B, C, H, W) each; returns the detached loss.
+
+    The caller sets the learning rate. The NAC flips are drawn from ``generator``.
+    """
+    from nacscope.objectives import nac_loss, simclr_loss
+
+    with torch.autocast(x_1.device.type, dtype=torch.bfloat16, enabled=bf16):
+        a_1, a_2, logits_1, logits_2 = (_fp32(t) for t in forward_views(model, x_1, x_2, cfg.forward))
+    if cfg.objective == "nac":
+        loss = nac_loss(a_1, a_2, logits_1, logits_2, cfg.p, gather=gather, generator=generator)
+    else:
+        loss = simclr_loss(a_1, a_2, cfg.temperature, gather=gather)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 # --------------------------------------------------------------------------------------------- evaluation
@@ -436,8 +458,6 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     from nacscope.data import Augment, load_dataset
     from nacscope.data.augment import RECIPES
     from nacscope.nets import build_model, model_config, save_checkpoint
-    from nacscope.objectives import nac_loss, simclr_loss
-
     device = pick_device(cfg.device, dist_info)
     on_cuda = device.type == "cuda"
     bf16 = on_cuda if cfg.bf16 is None else cfg.bf16
@@ -547,17 +567,8 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                 views = augment(torch.cat([images[local], images[local]]), g_aug)  # (2b, C, H, W)
                 if channels_last:
                     views = views.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    h, a, logits = step_model(views)
-                a, logits = a.float(), logits.float()
-                if cfg.objective == "nac":
-                    loss = nac_loss(a[:local_b], a[local_b:], logits[:local_b], logits[local_b:], cfg.p,
-                                    gather=world > 1, generator=g_aug)
-                else:
-                    loss = simclr_loss(a[:local_b], a[local_b:], cfg.temperature, gather=world > 1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss = train_step(step_model, optimizer, views[:local_b], views[local_b:], cfg, gather=world > 1,
+                                  generator=g_aug, bf16=bf16)
                 step += 1
                 loss_acc += loss.detach()
                 at_log = step % cfg.log_every == 0 or b == steps_per_epoch - 1
