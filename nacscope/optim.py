@@ -60,9 +60,7 @@ class PaperLARS(torch.optim.Optimizer):
         return loss
 
 
-#: ``lars-paper``: the authors' rule above (every parameter). ``lars``: timm's LARS (trust coefficient 0.001),
-#: biases/norms excluded from decay and adaptation when ``exclude_bias_norm``. ``sgd``, ``adamw``: torch's.
-OPTIMIZERS = ("lars-paper", "lars", "sgd", "adamw")
+from nacscope.train_options import OPTIMIZERS  # noqa: E402,F401
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float, exclude_bias_norm: bool) -> list[dict]:

@@ -28,15 +28,10 @@ import numpy as np
 import torch
 
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
-from nacscope.optim import OPTIMIZERS, make_optimizer, param_groups  # noqa: F401  (re-exported)
-
-OBJECTIVES = ("nac", "simclr")
-#: Fields that ``--resume`` takes from the command line; all others come from the checkpoint.
-RESUME_OVERRIDABLE = ("epochs", "stop_after_epochs", "eval_every", "ckpt_every", "log_every", "device", "compile", "threads",
-                      "root", "download")
-#: How the two views go through the encoder: ``per-view`` = two calls, each BatchNorm call sees one view's
-#: batch (the authors' step, NAC-NOTES §2.7); ``joint`` = one call on all 2B views (faster, not the same step).
-FORWARDS = ("per-view", "joint")
+from nacscope.optim import make_optimizer, param_groups  # noqa: F401  (re-exported)
+from nacscope.train_options import (  # noqa: F401  (re-exported)
+    BN_MODES, FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
+)
 
 
 class TrainingDiverged(NacscopeError):
@@ -92,22 +87,28 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-# NAC-NOTES §3. The hashing preset trains on the authors' protocol split (``cifar10-hash``: 5,000 training
-# images, 500 per class of the gallery; the quick evaluation then ranks that training set for the queries).
-# The authors' step: views forwarded separately, their LARS rule (every parameter, zero-norm ones frozen), fp32.
-_AUTHORS_STEP: dict[str, Any] = dict(forward="per-view", optimizer="lars-paper", bf16=False)
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper-cifar10-linear": dict(
-        dataset="cifar10", arch="resnet50", objective="nac", bits=128, p=0.1, lr=3.0,
-        momentum=0.9, warmup_epochs=10, epochs=1000, batch_size=1000, weight_decay=1e-6, augment="cifar",
-        **_AUTHORS_STEP,
-    ),
-    "paper-cifar10-hash": dict(
-        dataset="cifar10-hash", arch="vgg16_bn", objective="nac", bits=64, p=0.4, lr=3.0,
-        momentum=0.9, warmup_epochs=100, epochs=2000, batch_size=1000, weight_decay=1e-6, augment="cifar",
-        **_AUTHORS_STEP,
-    ),
-}
+def plan_run(out: str | Path | None, resume: str | Path | None, force: bool, preset: str | None,
+             options: dict[str, Any]) -> tuple[TrainConfig, Path, set[str]]:
+    """What ``nacscope train`` was asked: ``(config, run folder, names of the options given explicitly)``.
+
+    ``options`` holds the command-line values, None where not given. On ``--resume`` only the fields of
+    :data:`RESUME_OVERRIDABLE` may be given; the run's own settings are used for everything else.
+    """
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise OptionError("--resume RUN continues in RUN; drop --out or give the same folder")
+    run_dir = resume if resume is not None else out
+    if run_dir is None:
+        raise OptionError("give --out RUN_DIR (or --resume RUN_DIR)")
+    if resume is not None and force:
+        raise OptionError("--resume and --force contradict each other; pick one")
+    explicit = {k for k, v in options.items() if v is not None}
+    if resume is not None:
+        fixed = sorted(explicit - set(RESUME_OVERRIDABLE))
+        if fixed or preset:
+            names = ", ".join("--" + k.replace("_", "-") for k in fixed) or "--preset"
+            allowed = ", ".join("--" + k.replace("_", "-").replace("stop-after-epochs", "stop-after") for k in RESUME_OVERRIDABLE)
+            raise OptionError(f"{names} cannot change when resuming (the run's own settings are used); only {allowed} can")
+    return apply_preset(preset, options), Path(run_dir), explicit
 
 
 def apply_preset(name: str | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -340,12 +341,15 @@ class _Interrupt:
 class _Metrics:
     """metrics.jsonl in the run folder (and TensorBoard when installed)."""
 
-    def __init__(self, run_dir: Path, enabled: bool, append: bool):
+    def __init__(self, run_dir: Path, enabled: bool, append: bool, upto_step: int = 0):
         self.enabled = enabled
         self.file = None
         self.tb = None
         if enabled:
-            self.file = open(run_dir / "metrics.jsonl", "a" if append else "w")
+            path = run_dir / "metrics.jsonl"
+            if append and path.exists():  # drop what a killed run wrote after its checkpoint: it is redone now
+                _truncate_metrics(path, upto_step)
+            self.file = open(path, "a" if append else "w")
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -370,6 +374,22 @@ class _Metrics:
             self.tb.close()
 
 
+def _truncate_metrics(path: Path, upto_step: int) -> None:
+    """Keep the records of ``metrics.jsonl`` with ``step <= upto_step`` (and drop a torn last line), atomically."""
+    from nacscope._files import atomic_write
+
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= upto_step:
+            kept.append(line)
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text("".join(line + "\n" for line in kept))
+
+
 @dataclass
 class TrainResult:
     """What a run produced."""
@@ -382,6 +402,8 @@ class TrainResult:
     eval: dict
     interrupted: bool = False
     stopped_early: bool = False
+    mid_epoch: bool = False  # stopped inside epoch ``epochs_done + 1``
+    already_finished: bool = False  # --resume of a run that had nothing left to do; nothing was changed
 
 
 def _rng_state(g_aug: torch.Generator, g_shuffle_epoch_start: torch.Tensor, dist_info: _Dist) -> dict:
@@ -404,6 +426,7 @@ def train(
     *,
     resume: bool = False,
     force: bool = False,
+    explicit: set[str] | None = None,
     progress: bool = True,
     on_log: Callable[[dict], None] | None = None,
     console=None,
@@ -411,11 +434,12 @@ def train(
     """Train a NAC or SimCLR encoder; write checkpoints and metrics under ``out``.
 
     Args:
-        cfg: the configuration. With ``resume`` the checkpoint's own config is used, except the fields in
-            :data:`RESUME_OVERRIDABLE`, which come from ``cfg``.
+        cfg: the configuration. With ``resume`` the run's own saved config is used, except the fields of
+            :data:`RESUME_OVERRIDABLE` named in ``explicit`` (all of them when ``explicit`` is None), taken from ``cfg``.
         out: run folder.
         resume: continue the run in ``out`` from ``out/last.pt``.
         force: start over in a folder that already holds a run.
+        explicit: the config fields the user gave explicitly (the CLI's options); see ``cfg``.
         progress: show a rich progress bar (rank 0 only).
         on_log: called with every metrics record.
         console: a rich Console for the progress bar.
@@ -427,13 +451,20 @@ def train(
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise CheckpointError(f"nothing to resume: {run_dir / 'last.pt'} does not exist")
+        if not (run_dir / "config.json").is_file():
+            raise OptionError(f"cannot resume {run_dir}: config.json is missing (not a complete nacscope run folder)")
         ckpt_state = read_checkpoint(run_dir / "last.pt")
         if ckpt_state.get("format") != "nacscope-checkpoint":
             raise CheckpointError(f"{run_dir / 'last.pt'} is not a nacscope training checkpoint")
         saved = TrainConfig.from_dict(ckpt_state["config"])
-        for name in RESUME_OVERRIDABLE:
+        for name in RESUME_OVERRIDABLE if explicit is None else set(RESUME_OVERRIDABLE) & set(explicit):
             setattr(saved, name, getattr(cfg, name))
         cfg = saved
+        done, mid = ckpt_state["epoch"], ckpt_state["scheduler"].get("batch_in_epoch", 0) > 0
+        if cfg.epochs < done + mid:
+            raise OptionError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {run_dir} has already done")
+        if cfg.epochs == done and not mid:
+            return TrainResult(run_dir, done, ckpt_state["step"], None, 0.0, {}, already_finished=True)
     elif (run_dir / "last.pt").exists() and not force:
         raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
     elif run_dir.exists() and not run_dir.is_dir():
@@ -523,7 +554,9 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    metrics = _Metrics(run_dir, main, append=ckpt_state is not None)
+    metrics = _Metrics(run_dir, main, append=ckpt_state is not None, upto_step=step)
+    if ckpt_state is not None and main and on_log:
+        on_log({"resumed": True, "epoch": epoch + 1, "step": step})  # epoch numbered as in metrics.jsonl
     data_meta = {"name": cfg.dataset, "mean": list(train_data.mean), "std": list(train_data.std), "recipe": recipe}
 
     def checkpoint(path_names: list[str], epoch_start_shuffle: torch.Tensor, batch_in_epoch: int) -> None:
@@ -540,7 +573,7 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
         checkpoint(["last.pt"], g_shuffle.get_state(), 0)  # a good checkpoint exists from the start
 
     last_loss, img_per_s, eval_result = None, 0.0, {}
-    interrupted = stopped = False
+    interrupted = stopped = mid_epoch = False
     epochs_this_call = 0
     bar = None
     if progress and main:
@@ -597,27 +630,28 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                     break
             if interrupted and b + 1 < steps_per_epoch:  # stopped mid-epoch: resume at the next batch
                 checkpoint(["last.pt"], epoch_start_shuffle, b + 1)
+                mid_epoch = True
                 break
             start_batch = 0
             epoch += 1
             epochs_this_call += 1
-            names = ["last.pt"] + ([f"epoch_{epoch:04d}.pt"] if cfg.ckpt_every and epoch % cfg.ckpt_every == 0 else [])
-            checkpoint(names, g_shuffle.get_state(), 0)
-            if main and test_data is not None and cfg.eval_every and epoch % cfg.eval_every == 0 and epoch < cfg.epochs:
+            final = epoch >= cfg.epochs
+            if main and test_data is not None and (final or (cfg.eval_every and epoch % cfg.eval_every == 0)):
                 eval_result = quick_eval(model, train_data, test_data, device)
-                metrics.write({"epoch": epoch, "step": step, "eval": eval_result})
+                record = {"epoch": epoch, "step": step, "eval": eval_result} | ({"final": True} if final else {})
+                metrics.write(record)  # before the checkpoint: a resume from it never repeats or loses this record
                 if on_log:
-                    on_log({"epoch": epoch, "step": step, "eval": eval_result})
+                    on_log(record)
+            # the kept checkpoint first: a kill before last.pt is rewritten redoes this epoch and writes it again
+            names = ([f"epoch_{epoch:04d}.pt"] if cfg.ckpt_every and epoch % cfg.ckpt_every == 0 else []) + ["last.pt"]
+            checkpoint(names, g_shuffle.get_state(), 0)
             if interrupted:
                 break
             if cfg.stop_after_epochs and epochs_this_call >= cfg.stop_after_epochs and epoch < cfg.epochs:
                 stopped = True
                 break
-    if main and test_data is not None and epoch >= cfg.epochs and not interrupted:
-        eval_result = quick_eval(model, train_data, test_data, device)
-        metrics.write({"epoch": epoch, "step": step, "eval": eval_result, "final": True})
     metrics.close()
-    return TrainResult(run_dir, epoch, step, last_loss, img_per_s, eval_result, interrupted, stopped)
+    return TrainResult(run_dir, epoch, step, last_loss, img_per_s, eval_result, interrupted, stopped, mid_epoch)
 
 
 def baseline_eval(cfg: TrainConfig, seed: int | None = None) -> dict:
