@@ -15,6 +15,7 @@ Two checks of the card's numbers:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import sys
@@ -69,6 +70,7 @@ def test_card_fields(name):
 
 
 # ------------------------------------------------------------------ an independent reference, from the maths
+@functools.lru_cache(maxsize=None)
 def reference_test_images(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """The test split (rows ``i % 5 == 0``) as uint8 (N, H*W) images and (N,) labels, read without nacscope."""
     if dataset == "digits":
