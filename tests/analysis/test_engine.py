@@ -22,6 +22,7 @@ def digits_file(tmp_path, digits_codes, make_codeset):
     return make_codeset(tmp_path / "digits.h5", layers, y)
 
 
+@pytest.mark.slow
 def test_analyze_matches_direct_computation(digits_file, digits_codes):
     layers, y = digits_codes
     with CodeSet(digits_file) as cs:

@@ -42,6 +42,7 @@ def test_layers_lists_sites_with_units(mlp_ckpt):
     assert [s["default"] for s in rows] == [False, True, True, True]
 
 
+@pytest.mark.slow
 def test_layers_resnet18_random_init_counts_every_call():
     r = invoke("layers", "--random-init", "--arch", "resnet18", "--bits", "8", "--dataset", "digits", "--json")
     assert r.exit_code == 0, r.output
@@ -146,7 +147,7 @@ def test_pattern_matching_nothing_lists_sites(mlp_ckpt, tmp_path):
         (["--dataset", "digits", "--protocol", "nope"], "unknown --protocol"),
         (["--dataset", "digits", "--queries-per-class", "1000"], "not more than --queries-per-class"),
         (["--dataset", "digits", "--device", "cuda:banana"], "--device"),
-        (["--dataset", "mnist5k"], "28x28"),  # mlp made for 8x8 digits
+        pytest.param(["--dataset", "mnist5k"], "28x28", marks=pytest.mark.slow),  # mlp made for 8x8 digits
     ],
 )
 def test_bad_options(tmp_path, mlp_ckpt, args, fragment):
@@ -183,6 +184,7 @@ def test_disk_full_mid_dump(tmp_path, mlp_ckpt, monkeypatch):
     assert not out.exists() and not partial_path(out).exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_dump_real_signal(tmp_path):
     """A real SIGINT to a running `nacscope dump`: exit != 0, one line, no file left behind."""
     out = tmp_path / "o.h5"

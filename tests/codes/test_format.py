@@ -18,7 +18,7 @@ from nacscope.codes.validate import validate
 from nacscope.errors import CodeSetError, OptionError
 
 D_VALUES = [1, 7, 8, 9, 63, 64, 65, 4096]
-N_VALUES = [1, 1000, 100_000]
+N_VALUES = [1, 1000, pytest.param(100_000, marks=pytest.mark.slow)]
 
 
 def _random_bits(n: int, d: int, seed: int) -> np.ndarray:

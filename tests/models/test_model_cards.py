@@ -143,7 +143,8 @@ def test_reference_metrics_on_a_hand_worked_example():
     assert m["precision@100"] == m["k-NN accuracy (codes, k=10)"] == 0.75
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", [n if n.startswith("digits") else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(EXPECTED)])  # mnist5k: 1,000 x 784 images, a few seconds each
 def test_card_metrics_match_a_direct_computation(name):
     text = (MODELS / name / "README.md").read_text()
     dataset = re.search(rf"nacscope dump models/{name}/model.pt --dataset (\S+) --split test", text).group(1)
