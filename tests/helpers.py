@@ -110,3 +110,29 @@ def write_bad_codeset(path: Path, case: str, good: Path | None = None, *, versio
     elif case != "missing":
         raise ValueError(f"unknown case {case!r}")
     return path
+
+
+def reference_map(q_bits: np.ndarray, g_bits: np.ndarray, q_y: np.ndarray, g_y: np.ndarray, *,
+                  R: int | None = None, rank: str = "hamming", exclude_self: bool = False) -> float:
+    """mAP written from the definition with numpy only (an independent reference for the library's).
+
+    Each query ranks the gallery by Hamming distance (``rank="dot"``: by minus the inner product), ties by
+    gallery index; with ``exclude_self`` query i is gallery item i and is left out. AP over the top ``R``
+    (all when None) = the mean of precision@k over the ranks k of relevant items within the top R; 0 when
+    there is none. Class labels: relevant = same label.
+    """
+    q, g = q_bits.astype(np.int64), g_bits.astype(np.int64)  # (Q, D), (G, D)
+    if rank == "hamming":
+        keys = (q[:, None, :] != g[None, :, :]).sum(-1)  # (Q, G)
+    else:
+        keys = -(q @ g.T)  # (Q, G)
+    aps = []
+    for i in range(len(q)):
+        key = keys[i].astype(np.float64)
+        if exclude_self:
+            key[i] = np.inf  # ranks last, then is cut off
+        order = np.argsort(key, kind="stable")[: len(g) - exclude_self]  # by key, ties by index
+        rel = (g_y[order] == q_y[i])[:R]
+        ranks = np.flatnonzero(rel) + 1
+        aps.append(float((np.arange(1, len(ranks) + 1) / ranks).mean()) if len(ranks) else 0.0)
+    return float(np.mean(aps))
