@@ -19,6 +19,7 @@ from nacscope.codes.protocols import queries_per_class
 from nacscope.data import load_dataset
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.nets import build_model
+from tests.helpers import hang_guard
 
 torch.set_num_threads(1)
 
@@ -166,28 +167,28 @@ def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
     out = tmp_path / "live.h5"
     seen = {}
     reader = textwrap.dedent(f"""
-        import time
+        import sys, time
         from nacscope.codes import CodeSet
         cs = CodeSet({str(out)!r})
         assert cs.swmr and not cs.complete
-        for _ in range(200):
-            n = cs.refresh()
-            if n >= 200:
-                break
+        end = time.monotonic() + {hang_guard(60)!r}  # hang guard only: the rows are flushed already
+        while (n := cs.refresh()) < 200 and time.monotonic() < end:
             time.sleep(0.05)
         print(n, cs.bits("code", slice(0, 200)).sum(), flush=True)
-        time.sleep(4)  # still open (and locked) while the dump finishes
+        sys.stdin.readline()  # still open (and locked) until the test has seen the dump finish
     """)
 
     def progress(done, total, nbytes):
         if done == 300 and not seen:
-            p = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True)
+            p = subprocess.Popen([sys.executable, "-c", reader], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
             seen["proc"] = p
             seen["rows"], seen["ones"] = (int(v) for v in p.stdout.readline().split())
 
     dump_codes(model, _input(d), out, sites, batch_size=100, progress=progress, write_block_rows=100)
     assert seen["proc"].poll() is None, "the reader should still hold the file when the dump completes"
-    assert seen["proc"].wait(timeout=30) == 0
+    seen["proc"].communicate("done\n", timeout=hang_guard())
+    assert seen["proc"].returncode == 0
     assert 200 <= seen["rows"] < len(d)
     with CodeSet(out) as cs:
         assert seen["ones"] == int(cs.bits("code", slice(0, 200)).sum())

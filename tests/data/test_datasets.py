@@ -32,6 +32,7 @@ def test_digits_split_and_normalisation():
     assert z.mean().item() == pytest.approx(0.0, abs=1e-3) and z.std().item() == pytest.approx(1.0, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_mnist5k():
     d = load_dataset("mnist5k", "all")
     assert d.images.shape == (5000, 1, 28, 28) and d.labels.shape == (5000,)
