@@ -136,7 +136,7 @@ _NUMBA: bool | None = None
 BACKENDS = ("auto", "numba", "numpy")
 
 
-def _use_numba(backend: str) -> bool:
+def use_numba(backend: str) -> bool:
     """Whether to run the compiled kernels (``backend`` "auto" uses them when numba imports)."""
     global _NUMBA
     if backend not in BACKENDS:
@@ -335,7 +335,7 @@ def retrieval_metrics(
     if not multihot and min(q_labels.min(initial=0), g_labels.min(initial=0)) < 0:
         raise OptionError("class labels must be non-negative integers")
     n_classes = 0 if multihot else int(max(q_labels.max(initial=0), g_labels.max(initial=0))) + 1
-    if _use_numba(backend):
+    if use_numba(backend):
         rank_block = _numba_ranker(q, g, q_labels, g_labels, exclude_self, rank, n_bits, R_eff, ks_eff, knn_k)
         block = max(1, min(n_q, 4096))
     else:
@@ -497,7 +497,7 @@ def hamming_topk(
     if device is not None:
         _topk_torch(q, g, k, exclude_self, device, idx, dist, progress)
         return idx, dist
-    if _use_numba(backend):
+    if use_numba(backend):
         from nacscope.analysis import _kernels
         from nacscope.analysis.hamming import to_words
 

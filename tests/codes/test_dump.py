@@ -15,7 +15,7 @@ from torch import nn
 from nacscope.codes import CodeSet, partial_path
 from nacscope.codes.capture import capture_preactivations, list_sites, select_sites
 from nacscope.codes.dump import DumpInput, dump_codes, merge_shards, shard_rows
-from nacscope.codes.protocols import queries_per_class
+from nacscope.data.protocols import queries_per_class
 from nacscope.data import load_dataset
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.nets import build_model
@@ -293,7 +293,7 @@ def test_queries_per_class(k, seed, digits_data):
 
 
 def test_paper_cifar10_split():
-    from nacscope.codes.protocols import PAPER_SEED, paper_cifar10, query_mask
+    from nacscope.data.protocols import PAPER_SEED, paper_cifar10, query_mask
 
     y = np.repeat(np.arange(10), 6000)[np.random.default_rng(0).permutation(60000)]
     idx = np.arange(60000)
