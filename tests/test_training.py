@@ -111,7 +111,7 @@ def test_schedule_warmup_then_cosine():
     cfg = small(epochs=10, lr=0.4, warmup_epochs=2)
     spe = 5
     lrs = [lr_at(s, cfg, spe) for s in range(50)]
-    assert lrs[:10] == pytest.approx([0.4 * (s + 1) / 10 for s in range(10)])
+    assert lrs[:10] == pytest.approx([0.4 * s / 10 for s in range(10)])  # from lr 0 at step 0, as the authors'
     assert lrs[10] == pytest.approx(0.4)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[30] == pytest.approx(0.4 * 0.5 * (1 + math.cos(math.pi * 20 / 40)))
@@ -133,7 +133,8 @@ def test_param_groups_exclude_bias_and_norm():
 def test_presets_reproduce_the_paper_table():
     lin = apply_preset("paper-cifar10-linear", {})
     assert (lin.arch, lin.bits, lin.p, lin.optimizer, lin.lr, lin.warmup_epochs, lin.epochs, lin.batch_size,
-            lin.weight_decay) == ("resnet50", 128, 0.1, "lars", 3.0, 10, 1000, 1000, 1e-6)
+            lin.weight_decay) == ("resnet50", 128, 0.1, "lars-paper", 3.0, 10, 1000, 1000, 1e-6)
+    assert (lin.forward, lin.bf16) == ("per-view", False)  # the authors' step: two forwards, fp32
     hsh = apply_preset("paper-cifar10-hash", {"bits": 16, "epochs": None})
     assert (hsh.arch, hsh.bits, hsh.p, hsh.warmup_epochs, hsh.epochs) == ("vgg16_bn", 16, 0.4, 100, 2000)
     assert set(PRESETS) == {"paper-cifar10-linear", "paper-cifar10-hash"}

@@ -94,19 +94,19 @@ class AuthorsNAC(nn.Module):
     """The authors' model layout: ``encoder`` (ResNet-50 children, CIFAR stem), ``head`` (Linear, ReLU),
     ``linear`` (the code layer), ``prediction`` (inference head). Code = sign of linear(head(encoder(x)))."""
 
-    def __init__(self, bits: int = 16, head_dim: int = 64):
+    def __init__(self, bits: int = 16):
         super().__init__()
         import torchvision
 
         net = torchvision.models.resnet50(weights=None)
         net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
         self.encoder = nn.Sequential(*[m for k, m in net.named_children() if k not in ("fc", "maxpool")], nn.Flatten())
-        self.head = nn.Sequential(nn.Linear(2048, head_dim), nn.ReLU(inplace=True))
-        self.linear = nn.Linear(head_dim, bits)
-        self.prediction = nn.Sequential(nn.Linear(2048, head_dim), nn.ReLU(inplace=True), nn.Linear(head_dim, bits))
+        self.head = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(inplace=True))
+        self.linear = nn.Sequential(nn.Linear(2048, bits))
+        self.prediction = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(inplace=True), nn.Linear(2048, bits))
 
     def forward(self, x):
-        return self.linear(self.head(self.encoder(x))) / math.sqrt(self.linear.out_features)
+        return self.linear(self.head(self.encoder(x))) / math.sqrt(self.linear[0].out_features)
 
 
 def write_fake_cifar(root, n_train=4, n_test=6, seed=0):
