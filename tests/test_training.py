@@ -45,6 +45,7 @@ def _assert_same_training_state(a, b):
             assert torch.equal(torch.as_tensor(v), torch.as_tensor(ob[k][name])), (k, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["nac", "simclr"])
 def test_resume_is_bit_exact(tmp_path, objective):
     straight = train(small(objective=objective), tmp_path / "a", progress=False)
