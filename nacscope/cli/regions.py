@@ -12,6 +12,7 @@ from nacscope._files import check_output
 from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt, load_data, input_shape, load_source, normalizer
+from nacscope.analysis.regions_compare import PLANE_METHODS
 from nacscope.errors import OptionError
 
 
@@ -35,7 +36,8 @@ def regions_cmd(
     seed: SeedOpt = 0,
     pairs: Annotated[int, typer.Option("--pairs", help="Segments between random pairs of samples (same pairs for every model).")] = 10,
     dense: Annotated[int, typer.Option("--dense", help="Points of the dense-sampling cross-check per segment (0: skip).")] = 1000,
-    resolution: Annotated[int, typer.Option("--resolution", help="Plane grid points per side (0: skip the plane).")] = 120,
+    plane_method: Annotated[str, typer.Option("--plane-method", help=f"Plane partition, one of {', '.join(PLANE_METHODS)}: exact polygons, or grid sampling (a lower bound).", show_default=True)] = "exact",
+    resolution: Annotated[int, typer.Option("--resolution", help="Grid points per side of --plane-method grid (0: skip the plane, either method).")] = 120,
     margin: Annotated[float, typer.Option("--margin", help="Plane window beyond the anchors' triangle.")] = 0.25,
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Sites that define regions (patterns; 'all' adds the code layer). Default: every ReLU.")] = None,
     sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the choice of pairs and plane anchors.")] = 0,
@@ -44,16 +46,11 @@ def regions_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the --plot file.")] = False,
 ) -> None:
-    """Linear regions in input space: along segments (exact walk + dense check) and in a plane; compare models."""
+    """Linear regions in input space: along segments (exact walk + dense check) and in a plane (exact polygons, or a grid: a lower bound); compare models."""
     import warnings
 
-    import numpy as np
-    import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-    from rich.table import Table
-
-    from nacscope.analysis.plane import plane_regions, plot_planes
-    from nacscope.analysis.segments import count_regions_dense, count_regions_exact, sample_pairs
+    from nacscope.analysis.regions_compare import compare_regions
+    from nacscope.cli._progress import progress_bar
 
     checkpoints = list(checkpoints or [])
     if not checkpoints and not random_init:
@@ -72,15 +69,39 @@ def regions_cmd(
     data = load_data(dataset, split, data_root)
     if len(data) < 3:
         raise OptionError(f"dataset {dataset!r} split {split!r} has {len(data)} samples; need at least 3")
-    models: list[tuple[str, Any, dict]] = []
+    models = _load_models(checkpoints, random_init, data, arch, bits, seed)
+    with warnings.catch_warnings(), progress_bar(not as_json, unit="faces" if plane_method == "exact" else "") as progress:
+        warnings.simplefilter("ignore")
+        out, planes = compare_regions(models, data.images, pairs=pairs, dense=dense, plane_method=plane_method,
+                                      resolution=resolution, margin=margin, layers=layers, sample_seed=sample_seed,
+                                      max_steps=max_steps, progress=progress)
+    out = {"dataset": dataset, "split": split, **out}
+    if plot is not None and planes:
+        from nacscope.analysis.partition_plot import plot_partitions
+
+        plot_partitions(planes, plot, anchor_labels=[f"#{int(i)}" for i in out["plane_anchors"]])
+        out["plot"] = str(plot)
+    if as_json:
+        typer.echo(json.dumps(out, indent=1))
+        return
+    _print_table(out, dataset, split, layers, pairs, dense, resolution, plane_method)
+    if plot is not None and planes:
+        console.print(f"wrote [bold]{plot}[/]")
+
+
+def _load_models(checkpoints, random_init, data, arch, bits, seed) -> list:
+    """The checkpoints and the optional random-init baseline, each with its input normalisation."""
+    from nacscope.analysis.regions_compare import RegionModel
+
+    loaded: list[tuple[str, Any, dict]] = []
     for ck in checkpoints:
         model, meta = load_source(ck, random_init=False, arch=arch, bits=None, seed=seed, in_channels=None, image_size=None)
         input_shape(meta, data)
-        models.append((_model_label(ck), model, meta))
+        loaded.append((_model_label(ck), model, meta))
     if random_init:
         from nacscope.nets import random_init as make_random
 
-        cfg = dict(models[0][2].get("model_config") or {}) if models else {}
+        cfg = dict(loaded[0][2].get("model_config") or {}) if loaded else {}
         a, b = arch or cfg.get("arch"), bits or cfg.get("bits")
         if a is None or b is None:
             raise OptionError("--random-init without a checkpoint needs --arch and --bits")
@@ -89,52 +110,16 @@ def regions_cmd(
             if cfg.get(key):
                 kw[key] = cfg[key]
         model = make_random(a, int(b), seed, data.channels, data.image_size, **kw)
-        models.append(("random init", model, {"arch": a, "bits": b, "path": f"random-init:{a}:{b}:seed={seed}",
+        loaded.append(("random init", model, {"arch": a, "bits": b, "path": f"random-init:{a}:{b}:seed={seed}",
                                               "model_config": {"in_channels": data.channels}}))
-    pr = sample_pairs(len(data), pairs, sample_seed) if pairs else np.zeros((0, 2), int)
-    rng = np.random.default_rng(sample_seed + 1)
-    triple = rng.choice(len(data), 3, replace=False)
-    results: list[dict[str, Any]] = []
-    planes = []
-    with warnings.catch_warnings(), Progress("[progress.description]{task.description}", BarColumn(),
-                                             MofNCompleteColumn(), TimeElapsedColumn(), console=err_console,
-                                             transient=True) as bar:
-        warnings.simplefilter("ignore")
-        task = bar.add_task("regions", total=len(models) * (int(pairs > 0) * (1 + int(dense > 0)) + int(resolution > 0)))
-        for label, model, meta in models:
-            normalize, _ = normalizer(meta, data)
-            row: dict[str, Any] = {"model": label, "checkpoint": meta.get("path"), "arch": meta.get("arch")}
-            if pairs:
-                x0 = normalize(data.images[torch.as_tensor(pr[:, 0])])
-                x1 = normalize(data.images[torch.as_tensor(pr[:, 1])])
-                bar.update(task, description=f"{label}: exact walk over {pairs} segments")
-                ex = count_regions_exact(model, x0, x1, layers=layers, max_steps=max_steps)
-                bar.advance(task)
-                row["segments"] = {"exact": ex.regions.tolist(), "mean": float(ex.regions.mean()),
-                                   "median": float(np.median(ex.regions)), "forward_passes": int(ex.steps.sum())}
-                if dense:
-                    bar.update(task, description=f"{label}: dense check ({dense} points per segment)")
-                    dn = count_regions_dense(model, x0, x1, n=dense, layers=layers)
-                    bar.advance(task)
-                    row["segments"]["dense"] = dn.tolist()
-                    row["segments"]["dense_mean"] = float(dn.mean())
-            if resolution:
-                bar.update(task, description=f"{label}: plane {resolution}x{resolution}")
-                anchors = normalize(data.images[torch.as_tensor(triple)])
-                pl = plane_regions(model, anchors, resolution=resolution, margin=margin, layers=layers)
-                bar.advance(task)
-                row["plane"] = {"regions": pl.n_regions, "resolution": resolution, "margin": margin}
-                planes.append((label, pl))
-            results.append(row)
-    out = {"dataset": dataset, "split": split, "pairs": pr.tolist(), "plane_anchors": triple.tolist(),
-           "layers": layers or ["every ReLU"], "models": results}
-    if plot is not None and planes:
-        labels = [f"#{int(i)}" for i in triple]
-        plot_planes(planes, plot, anchor_labels=labels)
-        out["plot"] = str(plot)
-    if as_json:
-        typer.echo(json.dumps(out, indent=1))
-        return
+    return [RegionModel(label, model, normalizer(meta, data)[0], meta.get("path"), meta.get("arch"))
+            for label, model, meta in loaded]
+
+
+def _print_table(out, dataset, split, layers, pairs, dense, resolution, plane_method) -> None:
+    from rich.table import Table
+
+    results = out["models"]
     t = Table(title=f"linear regions in input space ({dataset}/{split}; sites: {', '.join(layers) if layers else 'every ReLU'})")
     t.add_column("model")
     if pairs:
@@ -142,7 +127,9 @@ def regions_cmd(
         if dense:
             t.add_column(f"dense {dense} pts\nmean (lower bound)", justify="right")
     if resolution:
-        t.add_column(f"plane regions\n{resolution}x{resolution} grid", justify="right")
+        t.add_column("plane regions\nexact" if plane_method == "exact" else f"plane regions, lower bound\n{resolution}x{resolution} grid", justify="right")
+        if plane_method == "exact":
+            t.add_column("per layer (faces after each site)")
     for r in results:
         cells = [r["model"]]
         if pairs:
@@ -152,6 +139,8 @@ def regions_cmd(
                 cells.append(f"{s['dense_mean']:,.1f}")
         if resolution:
             cells.append(f"{r['plane']['regions']:,}")
+            if plane_method == "exact":
+                cells.append(", ".join(f"{k}: {v:,}" for k, v in r["plane"]["per_layer"].items()))
         t.add_row(*cells)
     console.print(t)
     if len(results) > 1:
@@ -163,5 +152,3 @@ def regions_cmd(
             if resolution and base["plane"]["regions"] > 0:
                 parts.append(f"plane x{r['plane']['regions'] / base['plane']['regions']:.2f}")
             console.print(f"{r['model']} vs {base['model']}: {', '.join(parts)}", highlight=False)
-    if plot is not None and planes:
-        console.print(f"wrote [bold]{plot}[/]")

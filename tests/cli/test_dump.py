@@ -207,14 +207,14 @@ def test_ctrl_c_mid_dump_real_signal(tmp_path):
 def test_regions_compares_checkpoint_and_random_init(tmp_path, mlp_ckpt):
     png = tmp_path / "planes.png"
     r = invoke("regions", mlp_ckpt, "--random-init", "--seed", "5", "--dataset", "digits", "--pairs", "3",
-               "--dense", "300", "--resolution", "24", "--plot", png, "--json")
+               "--dense", "300", "--plane-method", "grid", "--resolution", "24", "--plot", png, "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output[r.output.index("{"):])
     assert [m["model"] for m in out["models"]] == ["mlp", "random init"]
     for m in out["models"]:
         seg = m["segments"]
         assert len(seg["exact"]) == 3 and all(e >= d >= 1 for e, d in zip(seg["exact"], seg["dense"]))
-        assert 1 < m["plane"]["regions"] <= 24 * 24
+        assert 1 < m["plane"]["regions"] <= 24 * 24 and m["plane"]["method"] == "grid (lower bound)"
     # Different weights, same samples: the two models cut the same segments differently.
     assert out["models"][0]["segments"]["exact"] != out["models"][1]["segments"]["exact"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -224,10 +224,26 @@ def test_regions_compares_checkpoint_and_random_init(tmp_path, mlp_ckpt):
     assert r.exit_code == 0 and "mlp vs random init: segments x" in r.output, r.output
 
 
+def test_regions_exact_plane_bounds_grid_and_draws_polygons(tmp_path, mlp_ckpt):
+    png = tmp_path / "exact.png"
+    common = (mlp_ckpt, "--dataset", "digits", "--pairs", "0", "--margin", "0.1", "--json")
+    exact = json.loads(invoke("regions", *common, "--plot", png).output)["models"][0]["plane"]
+    grid = json.loads(invoke("regions", *common, "--plane-method", "grid", "--resolution", "40").output)["models"][0]["plane"]
+    assert exact["method"] == "exact" and exact["regions"] >= grid["regions"] > 1
+    assert list(exact["per_layer"].values())[-1] == exact["regions"]
+    assert exact["vertices"] - exact["edges"] + exact["regions"] == 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = invoke("regions", mlp_ckpt, "--dataset", "digits", "--pairs", "0", "--margin", "0.1")
+    assert r.exit_code == 0 and "exact" in r.output and "per layer" in r.output, r.output
+    r = invoke("regions", mlp_ckpt, "--dataset", "digits", "--pairs", "0", "--plane-method", "grid", "--resolution", "20")
+    assert r.exit_code == 0 and "lower bound" in r.output, r.output
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
         (["--dataset", "digits"], "CHECKPOINT"),
+        (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--plane-method", "hex"], "plane method"),
         (["--random-init", "--dataset", "digits"], "--arch and --bits"),
         (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--pairs", "-1"], "--pairs"),
         (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--resolution", "1"], "--resolution"),

@@ -1,0 +1,124 @@
+"""Linear regions of several models on the same inputs: exact segment walks, dense checks, a plane.
+
+The orchestration behind ``nacscope regions``: every model gets the same segments (pairs of samples)
+and the same plane anchors (three samples), each through its own input normalisation. The plane is the
+exact partition (:mod:`nacscope.analysis.partition`) or, by explicit choice, grid sampling
+(:mod:`nacscope.analysis.plane`), which is a lower bound and labelled so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from nacscope.errors import OptionError
+from nacscope.progress import Progress, prefixed, report
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: ``--plane-method`` choices: the exact partition, or grid sampling (a lower bound).
+PLANE_METHODS = ("exact", "grid")
+
+
+@dataclass
+class RegionModel:
+    """One model to compare: a label, the network, its input normalisation and provenance."""
+
+    label: str
+    model: nn.Module
+    normalize: Callable[[torch.Tensor], torch.Tensor]
+    checkpoint: str | None = None
+    arch: str | None = None
+
+
+def _segments(m: RegionModel, images, pr, dense, layers, max_steps, progress) -> dict[str, Any]:
+    import torch
+
+    from nacscope.analysis.segments import count_regions_dense, count_regions_exact
+
+    x0 = m.normalize(images[torch.as_tensor(pr[:, 0])])
+    x1 = m.normalize(images[torch.as_tensor(pr[:, 1])])
+    ex = count_regions_exact(m.model, x0, x1, layers=layers, max_steps=max_steps, progress=prefixed(progress, m.label))
+    seg = {"exact": ex.regions.tolist(), "mean": float(ex.regions.mean()),
+           "median": float(np.median(ex.regions)), "forward_passes": int(ex.steps.sum())}
+    if dense:
+        report(progress, 0, 1, f"{m.label}: dense check ({dense} points per segment)")
+        dn = count_regions_dense(m.model, x0, x1, n=dense, layers=layers)
+        report(progress, 1, 1, f"{m.label}: dense check ({dense} points per segment)")
+        seg["dense"], seg["dense_mean"] = dn.tolist(), float(dn.mean())
+    return seg
+
+
+def _plane(m: RegionModel, anchors, method, resolution, margin, layers, progress):
+    from nacscope.analysis.partition import exact_plane_partition
+    from nacscope.analysis.plane import plane_regions
+
+    x = m.normalize(anchors)
+    if method == "exact":
+        res = exact_plane_partition(m.model, x, margin=margin, layers=layers, progress=prefixed(progress, m.label))
+        row = {"method": "exact", "regions": res.n_faces, "vertices": res.n_vertices, "edges": res.n_edges,
+               "per_layer": dict(res.per_layer), "area": res.area_stats(), "margin": margin}
+        return row, res
+    res = plane_regions(m.model, x, resolution=resolution, margin=margin, layers=layers, progress=prefixed(progress, m.label))
+    return {"method": "grid (lower bound)", "regions": res.n_regions, "resolution": resolution, "margin": margin}, res
+
+
+def compare_regions(
+    models: Sequence[RegionModel],
+    images: torch.Tensor,
+    *,
+    pairs: int = 10,
+    dense: int = 1000,
+    plane_method: str = "exact",
+    resolution: int = 120,
+    margin: float = 0.25,
+    layers: Sequence[str] | None = None,
+    sample_seed: int = 0,
+    max_steps: int = 200_000,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """Region counts of every model on the same segments and plane.
+
+    Args:
+        models: the models to compare.
+        images: (N, C, H, W) raw samples (each model normalises them its own way).
+        pairs: segments between random pairs of samples (0: none).
+        dense: dense-sampling points per segment (0: skip the check).
+        plane_method: one of :data:`PLANE_METHODS`.
+        resolution: grid points per side (``grid``); 0 skips the plane for either method.
+        margin: plane window beyond the anchors' triangle.
+        layers: sites that define regions (default every ReLU).
+        sample_seed: seed of the pairs and the plane anchors.
+        max_steps: boundaries per segment before giving up.
+        progress: ``progress(done, total, message)``, stages prefixed by the model's label.
+
+    Returns:
+        ``(summary, planes)``: a JSON-ready dict (``pairs``, ``plane_anchors``, ``models`` rows) and
+        ``(label, plane result)`` per model.
+    """
+    import torch
+
+    from nacscope.analysis.segments import sample_pairs
+
+    if plane_method not in PLANE_METHODS:
+        raise OptionError(f"plane method must be one of {', '.join(PLANE_METHODS)}, got {plane_method!r}")
+    if len(images) < 3:
+        raise OptionError(f"need at least 3 samples, got {len(images)}")
+    pr = sample_pairs(len(images), pairs, sample_seed) if pairs else np.zeros((0, 2), int)
+    triple = np.random.default_rng(sample_seed + 1).choice(len(images), 3, replace=False)
+    rows, planes = [], []
+    for m in models:
+        row: dict[str, Any] = {"model": m.label, "checkpoint": m.checkpoint, "arch": m.arch}
+        if pairs:
+            row["segments"] = _segments(m, images, pr, dense, layers, max_steps, progress)
+        if resolution:
+            row["plane"], res = _plane(m, images[torch.as_tensor(triple)], plane_method, resolution, margin, layers, progress)
+            planes.append((m.label, res))
+        rows.append(row)
+    summary = {"pairs": pr.tolist(), "plane_anchors": triple.tolist(), "plane_method": plane_method,
+               "layers": list(layers) if layers else ["every ReLU"], "models": rows}
+    return summary, planes
