@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
-
 from nacscope.errors import OptionError
 from nacscope.progress import Progress, prefixed, report
 
@@ -36,6 +34,7 @@ class RegionModel:
 
 
 def _segments(m: RegionModel, images, pr, dense, layers, max_steps, progress) -> dict[str, Any]:
+    import numpy as np
     import torch
 
     from nacscope.analysis.segments import count_regions_dense, count_regions_exact
@@ -100,6 +99,7 @@ def compare_regions(
         ``(summary, planes)``: a JSON-ready dict (``pairs``, ``plane_anchors``, ``models`` rows) and
         ``(label, plane result)`` per model.
     """
+    import numpy as np
     import torch
 
     from nacscope.analysis.segments import sample_pairs

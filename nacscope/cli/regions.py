@@ -12,7 +12,6 @@ from nacscope._files import check_output
 from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt, load_data, input_shape, load_source, normalizer
-from nacscope.analysis.regions_compare import PLANE_METHODS
 from nacscope.errors import OptionError
 
 
@@ -36,7 +35,7 @@ def regions_cmd(
     seed: SeedOpt = 0,
     pairs: Annotated[int, typer.Option("--pairs", help="Segments between random pairs of samples (same pairs for every model).")] = 10,
     dense: Annotated[int, typer.Option("--dense", help="Points of the dense-sampling cross-check per segment (0: skip).")] = 1000,
-    plane_method: Annotated[str, typer.Option("--plane-method", help=f"Plane partition, one of {', '.join(PLANE_METHODS)}: exact polygons, or grid sampling (a lower bound).", show_default=True)] = "exact",
+    plane_method: Annotated[str, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).", show_default=True)] = "exact",
     resolution: Annotated[int, typer.Option("--resolution", help="Grid points per side of --plane-method grid (0: skip the plane, either method).")] = 120,
     margin: Annotated[float, typer.Option("--margin", help="Plane window beyond the anchors' triangle.")] = 0.25,
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Sites that define regions (patterns; 'all' adds the code layer). Default: every ReLU.")] = None,
