@@ -1,0 +1,93 @@
+"""Exact linear regions: plane partitions (faces, time, faces/s) and exact segment walks, in one run.
+
+    PYTHONPATH=$PWD python benchmarks/regions.py [--quick]
+
+1. The exact partition of the plane through three test digits (the anchors of ``nacscope regions``)
+   on ``models/digits-nac``, beside the 200x200 grid count (a lower bound) on the same window.
+2. The exact partition of a plane through three random 32x32 RGB inputs of a small convnet: faces/s.
+3. 20 exact segments of a random 784-256-256-256-32 ReLU MLP with :func:`count_regions_exact`.
+One thread throughout, so the numbers compare across machines of the shared CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _plane_digits(margin: float) -> dict:
+    from nacscope.analysis.partition import exact_plane_partition
+    from nacscope.analysis.plane import plane_regions
+    from nacscope.cli.dump import load_data, load_source, normalizer
+
+    data = load_data("digits", "test", None)
+    model, meta = load_source(ROOT / "models/digits-nac/model.pt", random_init=False, arch=None, bits=None, seed=0,
+                              in_channels=None, image_size=None)
+    triple = np.random.default_rng(1).choice(len(data), 3, replace=False)  # as `regions --sample-seed 0`
+    anchors = normalizer(meta, data)[0](data.images[torch.as_tensor(triple)])
+    t = time.perf_counter()
+    res = exact_plane_partition(model, anchors, margin=margin)
+    exact_s = time.perf_counter() - t
+    t = time.perf_counter()
+    grid = plane_regions(model, anchors, resolution=200, margin=margin, dtype=torch.float64)
+    grid_s = time.perf_counter() - t
+    return {"faces": res.n_faces, "per_layer": res.per_layer, "V": res.n_vertices, "E": res.n_edges,
+            "seconds": exact_s, "grid200": grid.n_regions, "grid_seconds": grid_s}
+
+
+def _plane_convnet(margin: float) -> dict:
+    from nacscope.analysis.partition import exact_plane_partition
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                        nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 64), nn.ReLU()).eval()
+    anchors = torch.randn(3, 3, 32, 32)
+    t = time.perf_counter()
+    res = exact_plane_partition(net, anchors, margin=margin)
+    s = time.perf_counter() - t
+    return {"faces": res.n_faces, "seconds": s, "faces_per_s": res.n_faces / s}
+
+
+def _segments(n: int) -> dict:
+    from nacscope.analysis.segments import count_regions_exact
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                        nn.Linear(256, 32), nn.ReLU()).eval()
+    x0, x1 = torch.randn(n, 784), torch.randn(n, 784)
+    t = time.perf_counter()
+    res = count_regions_exact(net, x0, x1)
+    return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": time.perf_counter() - t}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="Small margins and 4 segments (a smoke run).")
+    args = ap.parse_args()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        m = 0.02 if args.quick else 0.25
+        d = _plane_digits(m)
+        print(f"digits-nac plane (margin {m}): {d['faces']:,} exact faces in {d['seconds']:.1f} s "
+              f"({d['faces'] / d['seconds']:,.0f} faces/s; V={d['V']:,}, E={d['E']:,}); "
+              f"200x200 grid: {d['grid200']:,} (lower bound) in {d['grid_seconds']:.1f} s")
+        print("  per layer:", ", ".join(f"{k}: {v:,}" for k, v in d["per_layer"]))
+        c = _plane_convnet(m)
+        print(f"convnet 32x32 plane: {c['faces']:,} faces in {c['seconds']:.1f} s ({c['faces_per_s']:,.0f} faces/s)")
+        s = _segments(4 if args.quick else 20)
+        print(f"784-256-256-256-32 MLP: {s['segments']} exact segments in {s['seconds']:.1f} s "
+              f"(mean {s['regions_mean']:,.0f} regions)")
+    finally:
+        torch.set_num_threads(threads)
+
+
+if __name__ == "__main__":
+    main()
