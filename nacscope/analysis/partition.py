@@ -153,35 +153,6 @@ def _affine_at(net: nn.Module, k: int, code: bool, x: torch.Tensor, d1: torch.Te
     return out[:b].numpy(), (out[b : 2 * b] - out[:b]).numpy(), (out[2 * b :] - out[:b]).numpy()
 
 
-def _cut(poly: np.ndarray, z0, gu, gv, c, eps_s: float, min_area: float) -> tuple[list[np.ndarray], np.ndarray]:
-    """Pieces of ``poly`` cut by the zero lines of ``z0 + gu (u - c_u) + gv (v - c_v)`` (each (U,)).
-
-    Returns:
-        the pieces and their (P, U) bool patterns (the units' signs at each piece's centroid).
-    """
-    rel = poly - c  # (n, 2)
-    s = z0 + rel[:, :1] * gu + rel[:, 1:] * gv  # (n, U)
-    eps = eps_s * np.hypot(gu, gv)  # (U,) value change over tol * D
-    cutting = np.flatnonzero((s.max(0) > eps) & (s.min(0) < -eps))
-    pieces = [poly]
-    for j in cutting:
-        new = []
-        for p in pieces:
-            sj = z0[j] + (p[:, 0] - c[0]) * gu[j] + (p[:, 1] - c[1]) * gv[j]
-            if sj.max() <= eps[j] or sj.min() >= -eps[j]:
-                new.append(p)
-                continue
-            a, b = pg.split(p, sj, eps[j])
-            if len(a) < 3 or len(b) < 3 or abs(pg.area(a)) < min_area or abs(pg.area(b)) < min_area:
-                new.append(p)
-            else:
-                new += [a, b]
-        pieces = new
-    cents = np.stack([pg.centroid(p) for p in pieces]) - c  # (P, 2)
-    bits = (z0 + cents[:, :1] * gu + cents[:, 1:] * gv) > 0  # (P, U)
-    return pieces, bits
-
-
 def partition_slice(
     model: nn.Module,
     x0: torch.Tensor,
@@ -229,48 +200,49 @@ def partition_slice(
     diam = float(np.max(np.linalg.norm(region[:, None] - region[None], axis=2)))
     eps_s = tol * diam
     min_area = eps_s**2
-    polys, hashes = [region], np.zeros(1, np.uint64)
-    bits_all: list[np.ndarray] = [np.zeros(0, bool)] if keep_bits else []
+    from nacscope.analysis import cutting
+
+    verts, offs = region.copy(), np.array([0, len(region)], np.int64)
+    hashes = np.zeros(1, np.uint64)
+    bits_all = np.zeros((1, 0), bool) if keep_bits else None
     per_layer: list[tuple[str, int]] = []
     shape = (-1,) + (1,) * x0.dim()
     for k, site in enumerate(sites):
+        n = len(offs) - 1
         stage = f"exact plane: site {k + 1}/{len(sites)} ({site.name})"
-        report(progress, 0, len(polys), stage)
-        new_polys, new_hashes, new_bits = [], [], []
-        for a in range(0, len(polys), batch):
-            chunk = polys[a : a + batch]
-            cents = np.stack([pg.centroid(p) for p in chunk])  # (B, 2)
-            cu, cv = torch.from_numpy(cents[:, 0]).view(shape), torch.from_numpy(cents[:, 1]).view(shape)
-            x = x0.unsqueeze(0) + cu * d1.unsqueeze(0) + cv * d2.unsqueeze(0)  # (B, ...)
+        report(progress, 0, n, stage)
+        parts_v, parts_o, parts_h, parts_b = [], [], [], []
+        base = 0
+        for a in range(0, n, batch):
+            o = offs[a : min(a + batch, n) + 1]
+            cv, co = verts[o[0] : o[-1]], o - o[0]
+            cents, _ = cutting.centroids(cv, co)  # (B, 2)
+            cu_, cv_ = torch.from_numpy(cents[:, 0].copy()).view(shape), torch.from_numpy(cents[:, 1].copy()).view(shape)
+            x = x0.unsqueeze(0) + cu_ * d1.unsqueeze(0) + cv_ * d2.unsqueeze(0)  # (B, ...)
             z, du, dv = _affine_at(net, k, site.kind == "code", x, d1.unsqueeze(0), d2.unsqueeze(0))  # (B, U) x3
-            for i, p in enumerate(chunk):
-                pieces, bits = _cut(p, z[i], du[i], dv[i], cents[i], eps_s, min_area)
-                new_polys += pieces
-                new_hashes.append(pattern_hashes(bits, np.full(len(pieces), hashes[a + i], np.uint64)))
-                if keep_bits:
-                    new_bits.append(np.concatenate([np.repeat(bits_all[a + i][None], len(pieces), 0), bits], 1))
-            report(progress, min(a + batch, len(polys)), len(polys), stage)
-        polys, hashes = new_polys, np.concatenate(new_hashes)
+            pv, po, bits, parent = cutting.cut_all(cv, co, np.ascontiguousarray(z), np.ascontiguousarray(du),
+                                                   np.ascontiguousarray(dv), cents, eps_s, min_area)
+            parts_v.append(pv)
+            parts_o.append(po[1:] + base)
+            base += len(pv)
+            parts_h.append(pattern_hashes(bits, hashes[a + parent]))
+            if keep_bits:
+                parts_b.append(np.concatenate([bits_all[a + parent], bits], 1))
+            report(progress, min(a + batch, n), n, stage)
+        verts = np.concatenate(parts_v)
+        offs = np.concatenate([np.zeros(1, np.int64)] + parts_o)
+        hashes = np.concatenate(parts_h)
         if keep_bits:
-            bits_all = [row for blk in new_bits for row in blk]
-        per_layer.append((site.name, len(polys)))
+            bits_all = np.concatenate(parts_b)
+        per_layer.append((site.name, len(offs) - 1))
+    polys = np.split(verts, offs[1:-1])
+    _, face_areas = cutting.centroids(verts, offs)
     n_v, n_e = pg.graph_counts(polys, 10 * eps_s)
     anchors_uv = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     return PlanePartition(
-        polys, hashes, pg.areas(polys), n_v, n_e, per_layer, region, anchors_uv,
-        np.array([_face_of(polys, q) for q in anchors_uv]), [s.name for s in sites],
-        np.stack(bits_all) if keep_bits else None,
+        polys, hashes, face_areas, n_v, n_e, per_layer, region, anchors_uv,
+        np.array([cutting.face_of(verts, offs, q[0], q[1]) for q in anchors_uv]), [s.name for s in sites], bits_all,
     )
-
-
-def _face_of(polys: list[np.ndarray], q: np.ndarray) -> int:
-    """Index of the first face whose closed polygon holds ``q`` (-1 if none)."""
-    for i, p in enumerate(polys):
-        e = np.roll(p, -1, 0) - p
-        r = q - p
-        if (e[:, 0] * r[:, 1] - e[:, 1] * r[:, 0] >= -1e-12).all():
-            return i
-    return -1
 
 
 def exact_plane_partition(
