@@ -5,7 +5,8 @@
 1. The exact partition of the plane through three test digits (the anchors of ``nacscope regions``)
    on ``models/digits-nac``, beside the 200x200 grid count (a lower bound) on the same window.
 2. The exact partition of a plane through three random 32x32 RGB inputs of a small convnet: faces/s.
-3. 20 exact segments of a random 784-256-256-256-32 ReLU MLP with :func:`count_regions_exact`.
+3. 20 exact segments of a random 784-256-256-256-32 ReLU MLP: :func:`count_regions_exact` (one forward
+   per boundary) vs :func:`count_regions_batched` (one forward per site per batch), same run.
 One thread throughout, so the numbers compare across machines of the shared CPU.
 """
 
@@ -57,6 +58,7 @@ def _plane_convnet(margin: float) -> dict:
 
 def _segments(n: int) -> dict:
     from nacscope.analysis.segments import count_regions_exact
+    from nacscope.analysis.segments_batched import count_regions_batched
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
@@ -64,7 +66,12 @@ def _segments(n: int) -> dict:
     x0, x1 = torch.randn(n, 784), torch.randn(n, 784)
     t = time.perf_counter()
     res = count_regions_exact(net, x0, x1)
-    return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": time.perf_counter() - t}
+    walk_s = time.perf_counter() - t
+    t = time.perf_counter()
+    fast = count_regions_batched(net, x0, x1)
+    batched_s = time.perf_counter() - t
+    return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": walk_s, "batched_seconds": batched_s,
+            "agree": int((fast.regions == res.regions).sum())}
 
 
 def main() -> None:
@@ -83,8 +90,9 @@ def main() -> None:
         c = _plane_convnet(m)
         print(f"convnet 32x32 plane: {c['faces']:,} faces in {c['seconds']:.1f} s ({c['faces_per_s']:,.0f} faces/s)")
         s = _segments(4 if args.quick else 20)
-        print(f"784-256-256-256-32 MLP: {s['segments']} exact segments in {s['seconds']:.1f} s "
-              f"(mean {s['regions_mean']:,.0f} regions)")
+        print(f"784-256-256-256-32 MLP, {s['segments']} exact segments (mean {s['regions_mean']:,.0f} regions): "
+              f"walk {s['seconds']:.1f} s, batched {s['batched_seconds']:.2f} s "
+              f"(x{s['seconds'] / s['batched_seconds']:.1f}; counts agree on {s['agree']}/{s['segments']})")
     finally:
         torch.set_num_threads(threads)
 
