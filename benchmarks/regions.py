@@ -4,7 +4,8 @@
 
 1. The exact partition of the plane through three test digits (the anchors of ``nacscope regions``)
    on ``models/digits-nac``, beside the 200x200 grid count (a lower bound) on the same window.
-2. The exact partition of a plane through three random 32x32 RGB inputs of a small convnet: faces/s.
+2. The exact partition of a small plane (three inputs near one random 32x32 RGB input, [0, 1]^2) of a
+   small convnet (3 ReLU sites, 3,136 units): faces/s.
 3. 20 exact segments of a random 784-256-256-256-32 ReLU MLP: :func:`count_regions_exact` (one forward
    per boundary) vs :func:`count_regions_batched` (one forward per site per batch), same run.
 One thread throughout, so the numbers compare across machines of the shared CPU.
@@ -49,9 +50,10 @@ def _plane_convnet(margin: float) -> dict:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
                         nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 64), nn.ReLU()).eval()
-    anchors = torch.randn(3, 3, 32, 32)
+    base = torch.randn(1, 3, 32, 32)
+    anchors = base + 0.1 * torch.randn(3, 3, 32, 32)  # a small plane near one input: ~10^4 faces
     t = time.perf_counter()
-    res = exact_plane_partition(net, anchors, margin=margin)
+    res = exact_plane_partition(net, anchors, margin=0.0)
     s = time.perf_counter() - t
     return {"faces": res.n_faces, "seconds": s, "faces_per_s": res.n_faces / s}
 
