@@ -30,7 +30,7 @@ import torch
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
 from nacscope.optim import make_optimizer, param_groups  # noqa: F401  (re-exported)
 from nacscope.train_options import (  # noqa: F401  (re-exported)
-    BN_MODES, FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
+    FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
 )
 
 
@@ -63,6 +63,7 @@ class TrainConfig:
     warmup_epochs: float = 2.0
     exclude_bias_norm: bool = True
     forward: str = "joint"
+    sync_bn: bool = False
     augment: str = "auto"
     hidden: list[int] = field(default_factory=lambda: [512, 512])
     head_dim: int | None = None
@@ -529,6 +530,10 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.sync_bn and world > 1:  # BatchNorm over the global batch (the same keys: checkpoints load anywhere)
+        from nacscope.nets.global_bn import convert_sync_batchnorm
+
+        model = convert_sync_batchnorm(model, device)
     optimizer = make_optimizer(model, cfg, device)
 
     g_shuffle = torch.Generator().manual_seed(cfg.seed)
@@ -548,7 +553,9 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
 
     ddp_model = model
     if world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+        # SimCLR leaves the prediction head out of the loss: DDP must know, or it never reduces that bucket
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None,
+                                                              find_unused_parameters=cfg.objective != "nac")
     step_model = torch.compile(ddp_model) if cfg.compile else ddp_model
     images = train_data.images.to(device)  # uint8 (N, C, H, W), resident
 

@@ -87,6 +87,7 @@ def train_cmd(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Global batch (images; two views each). [default: 128]")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help=_one_of(OPTIMIZERS, "lars-paper: the authors' LARS (trust ratio and decay on every parameter; zero-norm parameters, e.g. zero-initialised biases, never move); lars: timm's, biases/norms excluded. [default: adamw; presets: lars-paper]"))] = None,
     forward: Annotated[Optional[str], typer.Option("--forward", help=_one_of(FORWARDS, "per-view: two encoder calls, BatchNorm per view (the authors' step); joint: one call on both views (faster, BatchNorm mixes views). [default: joint; presets: per-view]"))] = None,
+    sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm over the global batch of all ranks (with --forward per-view: the statistics of the authors' single-process step). [default: off, BatchNorm per rank]")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (warm-up from 0, then cosine). [default: 0.002]")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="[default: 1e-06]")] = None,
     momentum: Annotated[Optional[float], typer.Option(help="LARS/SGD momentum. [default: 0.9]")] = None,
@@ -120,7 +121,7 @@ def train_cmd(
 
     options = dict(
         dataset=dataset, arch=arch, objective=objective, bits=bits, p=p, temperature=temperature, epochs=epochs,
-        batch_size=batch_size, optimizer=optimizer, forward=forward, lr=lr, weight_decay=weight_decay, momentum=momentum,
+        batch_size=batch_size, optimizer=optimizer, forward=forward, sync_bn=sync_bn, lr=lr, weight_decay=weight_decay, momentum=momentum,
         warmup_epochs=warmup_epochs, exclude_bias_norm=exclude_bias_norm, augment=augment, hidden=_hidden(hidden),
         head_dim=head_dim, seed=seed, root=root, download=download, device=device, bf16=bf16, channels_last=channels_last,
         threads=threads, compile=compile, eval_every=eval_every, ckpt_every=ckpt_every, log_every=log_every,
