@@ -459,6 +459,8 @@ def train(
         saved = TrainConfig.from_dict(ckpt_state["config"])
         for name in RESUME_OVERRIDABLE if explicit is None else set(RESUME_OVERRIDABLE) & set(explicit):
             setattr(saved, name, getattr(cfg, name))
+        if explicit is not None and "stop_after_epochs" not in explicit:
+            saved.stop_after_epochs = None  # a limit of one call, not a setting of the run
         cfg = saved
         done, mid = ckpt_state["epoch"], ckpt_state["scheduler"].get("batch_in_epoch", 0) > 0
         if cfg.epochs < done + mid:
