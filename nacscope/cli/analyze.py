@@ -112,8 +112,9 @@ def _render(result: dict) -> None:
             r.add_row(name, *[_fmt(R.get(k), 4) for _, k in RETRIEVAL_COLUMNS])
         console.print(r)
     if result.get("probes"):
-        p = Table(title="Probes (test accuracy)")
-        for col in ("layer", "logistic on codes", "k-NN on codes", "linear on features"):
+        p = Table(title="Probes (test accuracy; fast protocol on the file's split, not the paper's linear "
+                        "evaluation: see nacscope probe)")
+        for col in ("layer", "logistic on codes", "k-NN on codes", "linear on features (fast)"):
             p.add_column(col, justify="right" if col != "layer" else "left")
         for name, P in result["probes"].items():
             p.add_row(name, _fmt(P["logistic_codes"], 4), _fmt(P["knn_codes"], 4), _fmt(P["linear_features"], 4))
@@ -129,7 +130,7 @@ def analyze(
     layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help=_LAYER_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout (keys: docs/analysis.md).")] = False,
     rank: Annotated[str, typer.Option("--rank", help=_RANK_HELP)] = "hamming",
-    probes: Annotated[bool, typer.Option("--probes", help="Also fit probes (logistic and k-NN on codes, linear on features).")] = False,
+    probes: Annotated[bool, typer.Option("--probes", help="Also fit probes (logistic and k-NN on codes, linear on stored features; the fast protocol, not the paper's linear evaluation, which is nacscope probe).")] = False,
     nn_rows: Annotated[int, typer.Option("--nn-rows", help=_NN_HELP)] = 10000,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything and do not store results in the file.")] = False,
 ) -> None:
