@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from nacscope.objectives import channel_kappa, draw_flips
 
-__all__ = ["CodeQueue", "moco_nac_loss", "KAPPA_MODES"]
+__all__ = ["CodeQueue", "moco_nac_loss", "momentum_update", "KAPPA_MODES"]
 
 KAPPA_MODES = ("divide", "multiply")
 
@@ -76,3 +76,14 @@ def moco_nac_loss(a_q: torch.Tensor, z_k: torch.Tensor, logits: torch.Tensor, qu
     keys = torch.cat([z_k.detach(), queue.detach()], dim=0).to(z.dtype)  # (B + K, D)
     log_marginal = torch.logsumexp(scale * (y @ keys.T), dim=1)  # (B,)
     return (log_marginal - log_lik + l2 * (z * z).sum(dim=1)).mean()
+
+
+@torch.no_grad()
+def momentum_update(key: torch.nn.Module, query: torch.nn.Module, m: float) -> None:
+    """Key encoder update θ_k ← m·θ_k + (1−m)·θ_q on parameters; buffers (BatchNorm statistics) are copied."""
+    if not 0.0 <= m <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {m}")
+    for pk, pq in zip(key.parameters(), query.parameters(), strict=True):
+        pk.mul_(m).add_(pq.detach(), alpha=1.0 - m)
+    for bk, bq in zip(key.buffers(), query.buffers(), strict=True):
+        bk.copy_(bq)

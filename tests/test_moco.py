@@ -53,3 +53,14 @@ def test_queue_fifo_matches_list_reference():
             ref[ptr] = row
             ptr = (ptr + 1) % 5
         assert q.codes.tolist() == ref and q.ptr == ptr
+
+
+def test_momentum_update_is_the_convex_combination():
+    from nacscope.moco import momentum_update
+
+    torch.manual_seed(0)
+    q, k = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    wq, wk = q.weight.detach().clone(), k.weight.detach().clone()
+    momentum_update(k, q, 0.9)
+    assert torch.allclose(k.weight, 0.9 * wk + 0.1 * wq, atol=1e-7)
+    assert torch.equal(q.weight, wq)
