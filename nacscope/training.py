@@ -28,12 +28,10 @@ import numpy as np
 import torch
 
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
-
-OBJECTIVES = ("nac", "simclr")
-#: Fields that ``--resume`` takes from the command line; all others come from the checkpoint.
-RESUME_OVERRIDABLE = ("epochs", "stop_after_epochs", "eval_every", "ckpt_every", "log_every", "device", "compile", "threads",
-                      "root", "download")
-OPTIMIZERS = ("lars", "sgd", "adamw")
+from nacscope.optim import make_optimizer, param_groups  # noqa: F401  (re-exported)
+from nacscope.train_options import (  # noqa: F401  (re-exported)
+    BN_MODES, FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
+)
 
 
 class TrainingDiverged(NacscopeError):
@@ -64,6 +62,7 @@ class TrainConfig:
     momentum: float = 0.9
     warmup_epochs: float = 2.0
     exclude_bias_norm: bool = True
+    forward: str = "joint"
     augment: str = "auto"
     hidden: list[int] = field(default_factory=lambda: [512, 512])
     head_dim: int | None = None
@@ -88,18 +87,28 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-# NAC-NOTES §3. The hashing preset trains on the authors' protocol split (``cifar10-hash``: 5,000 training
-# images, 500 per class of the gallery; the quick evaluation then ranks that training set for the queries).
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper-cifar10-linear": dict(
-        dataset="cifar10", arch="resnet50", objective="nac", bits=128, p=0.1, optimizer="lars", lr=3.0,
-        momentum=0.9, warmup_epochs=10, epochs=1000, batch_size=1000, weight_decay=1e-6, augment="cifar",
-    ),
-    "paper-cifar10-hash": dict(
-        dataset="cifar10-hash", arch="vgg16_bn", objective="nac", bits=64, p=0.4, optimizer="lars", lr=3.0,
-        momentum=0.9, warmup_epochs=100, epochs=2000, batch_size=1000, weight_decay=1e-6, augment="cifar",
-    ),
-}
+def plan_run(out: str | Path | None, resume: str | Path | None, force: bool, preset: str | None,
+             options: dict[str, Any]) -> tuple[TrainConfig, Path, set[str]]:
+    """What ``nacscope train`` was asked: ``(config, run folder, names of the options given explicitly)``.
+
+    ``options`` holds the command-line values, None where not given. On ``--resume`` only the fields of
+    :data:`RESUME_OVERRIDABLE` may be given; the run's own settings are used for everything else.
+    """
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise OptionError("--resume RUN continues in RUN; drop --out or give the same folder")
+    run_dir = resume if resume is not None else out
+    if run_dir is None:
+        raise OptionError("give --out RUN_DIR (or --resume RUN_DIR)")
+    if resume is not None and force:
+        raise OptionError("--resume and --force contradict each other; pick one")
+    explicit = {k for k, v in options.items() if v is not None}
+    if resume is not None:
+        fixed = sorted(explicit - set(RESUME_OVERRIDABLE))
+        if fixed or preset:
+            names = ", ".join("--" + k.replace("_", "-") for k in fixed) or "--preset"
+            allowed = ", ".join("--" + k.replace("_", "-").replace("stop-after-epochs", "stop-after") for k in RESUME_OVERRIDABLE)
+            raise OptionError(f"{names} cannot change when resuming (the run's own settings are used); only {allowed} can")
+    return apply_preset(preset, options), Path(run_dir), explicit
 
 
 def apply_preset(name: str | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -123,6 +132,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
         (cfg.objective in OBJECTIVES, f"--objective must be nac or simclr, got {cfg.objective!r}"),
         (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
+        (cfg.forward in FORWARDS, f"--forward must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
+        (cfg.momentum >= 0 and math.isfinite(cfg.momentum), f"--momentum must be >= 0, got {cfg.momentum}"),
         (cfg.bits >= 1, f"--bits must be >= 1, got {cfg.bits}"),
         (0.0 < cfg.p < 0.5, f"--p (flip probability) must be in (0, 0.5), got {cfg.p}"),
         (cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}"),
@@ -130,7 +141,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.batch_size >= 2, f"--batch-size must be >= 2, got {cfg.batch_size}"),
         (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
-        (cfg.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}"),
+        (0 <= cfg.warmup_epochs < math.inf, f"--warmup-epochs must be a finite number >= 0, got {cfg.warmup_epochs}"),
         (cfg.augment == "auto" or cfg.augment in RECIPES, f"--augment must be auto or one of {', '.join(RECIPES)}, got {cfg.augment!r}"),
         (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), f"--device must be auto, cpu or cuda[:N], got {cfg.device!r}"),
         (cfg.eval_every >= 0 and cfg.ckpt_every >= 0 and cfg.log_every >= 1, "--eval-every/--ckpt-every must be >= 0, --log-every >= 1"),
@@ -146,40 +157,52 @@ def validate(cfg: TrainConfig) -> None:
 
 
 def lr_at(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
-    """Linear warm-up over ``warmup_epochs``, then cosine decay to 0 at the last step."""
+    """Linear warm-up from lr 0 at step 0 over ``warmup_epochs`` (as the authors'), then cosine decay to 0."""
     total = cfg.epochs * steps_per_epoch
     warm = int(round(cfg.warmup_epochs * steps_per_epoch))
     if step < warm:
-        return cfg.lr * (step + 1) / warm
+        return cfg.lr * step / warm
     progress = (step - warm) / max(1, total - warm)
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float, exclude_bias_norm: bool) -> list[dict]:
-    """Two groups: weights (decayed) and biases/norm parameters (no decay, no LARS adaptation) if excluded."""
-    if not exclude_bias_norm:
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, plain = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (plain if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """LARS (timm's, trust coefficient 0.001), SGD or AdamW; fused kernels on CUDA."""
-    groups = param_groups(model, cfg.weight_decay, cfg.exclude_bias_norm)
-    fused = {"fused": True} if device.type == "cuda" else {}
-    if cfg.optimizer == "lars":
-        try:
-            from timm.optim import Lars
-        except ImportError:
-            raise OptionError("--optimizer lars needs timm (pip install timm), or choose sgd or adamw") from None
+def forward_views(model: torch.nn.Module, x_1: torch.Tensor, x_2: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+    """``(a_1, a_2, logits_1, logits_2)``, each (B, D), of the two views ``x_1``, ``x_2`` (B, C, H, W).
 
-        return Lars(groups, lr=cfg.lr, momentum=cfg.momentum, trust_coeff=0.001)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, **fused)
-    return torch.optim.AdamW(groups, lr=cfg.lr, **fused)
+    ``per-view``: two model calls (BatchNorm normalises each view's batch on its own, the authors' step);
+    ``joint``: one call on the 2B views concatenated (BatchNorm over both views mixed).
+    """
+    if mode == "joint":
+        b = x_1.shape[0]
+        _, a, logits = model(torch.cat([x_1, x_2]))  # (2B, D) each
+        return a[:b], a[b:], logits[:b], logits[b:]
+    _, a_1, logits_1 = model(x_1)
+    _, a_2, logits_2 = model(x_2)
+    return a_1, a_2, logits_1, logits_2
+
+
+def train_step(model, optimizer, x_1: torch.Tensor, x_2: torch.Tensor, cfg: TrainConfig, *, gather: bool = False,
+               generator: torch.Generator | None = None, bf16: bool = False) -> torch.Tensor:
+    """One optimiser step on a batch of view pairs (B, C, H, W) each; returns the detached loss.
+
+    The caller sets the learning rate. The NAC flips are drawn from ``generator``.
+    """
+    from nacscope.objectives import nac_loss, simclr_loss
+
+    with torch.autocast(x_1.device.type, dtype=torch.bfloat16, enabled=bf16):
+        a_1, a_2, logits_1, logits_2 = (_fp32(t) for t in forward_views(model, x_1, x_2, cfg.forward))
+    if cfg.objective == "nac":
+        loss = nac_loss(a_1, a_2, logits_1, logits_2, cfg.p, gather=gather, generator=generator)
+    else:
+        loss = simclr_loss(a_1, a_2, cfg.temperature, gather=gather)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 # --------------------------------------------------------------------------------------------- evaluation
@@ -318,12 +341,15 @@ class _Interrupt:
 class _Metrics:
     """metrics.jsonl in the run folder (and TensorBoard when installed)."""
 
-    def __init__(self, run_dir: Path, enabled: bool, append: bool):
+    def __init__(self, run_dir: Path, enabled: bool, append: bool, upto_step: int = 0):
         self.enabled = enabled
         self.file = None
         self.tb = None
         if enabled:
-            self.file = open(run_dir / "metrics.jsonl", "a" if append else "w")
+            path = run_dir / "metrics.jsonl"
+            if append and path.exists():  # drop what a killed run wrote after its checkpoint: it is redone now
+                _truncate_metrics(path, upto_step)
+            self.file = open(path, "a" if append else "w")
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -348,6 +374,22 @@ class _Metrics:
             self.tb.close()
 
 
+def _truncate_metrics(path: Path, upto_step: int) -> None:
+    """Keep the records of ``metrics.jsonl`` with ``step <= upto_step`` (and drop a torn last line), atomically."""
+    from nacscope._files import atomic_write
+
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= upto_step:
+            kept.append(line)
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text("".join(line + "\n" for line in kept))
+
+
 @dataclass
 class TrainResult:
     """What a run produced."""
@@ -360,6 +402,8 @@ class TrainResult:
     eval: dict
     interrupted: bool = False
     stopped_early: bool = False
+    mid_epoch: bool = False  # stopped inside epoch ``epochs_done + 1``
+    already_finished: bool = False  # --resume of a run that had nothing left to do; nothing was changed
 
 
 def _rng_state(g_aug: torch.Generator, g_shuffle_epoch_start: torch.Tensor, dist_info: _Dist) -> dict:
@@ -382,6 +426,7 @@ def train(
     *,
     resume: bool = False,
     force: bool = False,
+    explicit: set[str] | None = None,
     progress: bool = True,
     on_log: Callable[[dict], None] | None = None,
     console=None,
@@ -389,11 +434,12 @@ def train(
     """Train a NAC or SimCLR encoder; write checkpoints and metrics under ``out``.
 
     Args:
-        cfg: the configuration. With ``resume`` the checkpoint's own config is used, except the fields in
-            :data:`RESUME_OVERRIDABLE`, which come from ``cfg``.
+        cfg: the configuration. With ``resume`` the run's own saved config is used, except the fields of
+            :data:`RESUME_OVERRIDABLE` named in ``explicit`` (all of them when ``explicit`` is None), taken from ``cfg``.
         out: run folder.
         resume: continue the run in ``out`` from ``out/last.pt``.
         force: start over in a folder that already holds a run.
+        explicit: the config fields the user gave explicitly (the CLI's options); see ``cfg``.
         progress: show a rich progress bar (rank 0 only).
         on_log: called with every metrics record.
         console: a rich Console for the progress bar.
@@ -405,13 +451,22 @@ def train(
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise CheckpointError(f"nothing to resume: {run_dir / 'last.pt'} does not exist")
+        if not (run_dir / "config.json").is_file():
+            raise OptionError(f"cannot resume {run_dir}: config.json is missing (not a complete nacscope run folder)")
         ckpt_state = read_checkpoint(run_dir / "last.pt")
         if ckpt_state.get("format") != "nacscope-checkpoint":
             raise CheckpointError(f"{run_dir / 'last.pt'} is not a nacscope training checkpoint")
         saved = TrainConfig.from_dict(ckpt_state["config"])
-        for name in RESUME_OVERRIDABLE:
+        for name in RESUME_OVERRIDABLE if explicit is None else set(RESUME_OVERRIDABLE) & set(explicit):
             setattr(saved, name, getattr(cfg, name))
+        if explicit is not None and "stop_after_epochs" not in explicit:
+            saved.stop_after_epochs = None  # a limit of one call, not a setting of the run
         cfg = saved
+        done, mid = ckpt_state["epoch"], ckpt_state["scheduler"].get("batch_in_epoch", 0) > 0
+        if cfg.epochs < done + mid:
+            raise OptionError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {run_dir} has already done")
+        if cfg.epochs == done and not mid:
+            return TrainResult(run_dir, done, ckpt_state["step"], None, 0.0, {}, already_finished=True)
     elif (run_dir / "last.pt").exists() and not force:
         raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
     elif run_dir.exists() and not run_dir.is_dir():
@@ -436,8 +491,6 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     from nacscope.data import Augment, load_dataset
     from nacscope.data.augment import RECIPES
     from nacscope.nets import build_model, model_config, save_checkpoint
-    from nacscope.objectives import nac_loss, simclr_loss
-
     device = pick_device(cfg.device, dist_info)
     on_cuda = device.type == "cuda"
     bf16 = on_cuda if cfg.bf16 is None else cfg.bf16
@@ -503,7 +556,9 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    metrics = _Metrics(run_dir, main, append=ckpt_state is not None)
+    metrics = _Metrics(run_dir, main, append=ckpt_state is not None, upto_step=step)
+    if ckpt_state is not None and main and on_log:
+        on_log({"resumed": True, "epoch": epoch + 1, "step": step})  # epoch numbered as in metrics.jsonl
     data_meta = {"name": cfg.dataset, "mean": list(train_data.mean), "std": list(train_data.std), "recipe": recipe}
 
     def checkpoint(path_names: list[str], epoch_start_shuffle: torch.Tensor, batch_in_epoch: int) -> None:
@@ -520,7 +575,7 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
         checkpoint(["last.pt"], g_shuffle.get_state(), 0)  # a good checkpoint exists from the start
 
     last_loss, img_per_s, eval_result = None, 0.0, {}
-    interrupted = stopped = False
+    interrupted = stopped = mid_epoch = False
     epochs_this_call = 0
     bar = None
     if progress and main:
@@ -547,17 +602,8 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                 views = augment(torch.cat([images[local], images[local]]), g_aug)  # (2b, C, H, W)
                 if channels_last:
                     views = views.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    h, a, logits = step_model(views)
-                a, logits = a.float(), logits.float()
-                if cfg.objective == "nac":
-                    loss = nac_loss(a[:local_b], a[local_b:], logits[:local_b], logits[local_b:], cfg.p,
-                                    gather=world > 1, generator=g_aug)
-                else:
-                    loss = simclr_loss(a[:local_b], a[local_b:], cfg.temperature, gather=world > 1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss = train_step(step_model, optimizer, views[:local_b], views[local_b:], cfg, gather=world > 1,
+                                  generator=g_aug, bf16=bf16)
                 step += 1
                 loss_acc += loss.detach()
                 at_log = step % cfg.log_every == 0 or b == steps_per_epoch - 1
@@ -586,27 +632,28 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                     break
             if interrupted and b + 1 < steps_per_epoch:  # stopped mid-epoch: resume at the next batch
                 checkpoint(["last.pt"], epoch_start_shuffle, b + 1)
+                mid_epoch = True
                 break
             start_batch = 0
             epoch += 1
             epochs_this_call += 1
-            names = ["last.pt"] + ([f"epoch_{epoch:04d}.pt"] if cfg.ckpt_every and epoch % cfg.ckpt_every == 0 else [])
-            checkpoint(names, g_shuffle.get_state(), 0)
-            if main and test_data is not None and cfg.eval_every and epoch % cfg.eval_every == 0 and epoch < cfg.epochs:
+            final = epoch >= cfg.epochs
+            if main and test_data is not None and (final or (cfg.eval_every and epoch % cfg.eval_every == 0)):
                 eval_result = quick_eval(model, train_data, test_data, device)
-                metrics.write({"epoch": epoch, "step": step, "eval": eval_result})
+                record = {"epoch": epoch, "step": step, "eval": eval_result} | ({"final": True} if final else {})
+                metrics.write(record)  # before the checkpoint: a resume from it never repeats or loses this record
                 if on_log:
-                    on_log({"epoch": epoch, "step": step, "eval": eval_result})
+                    on_log(record)
+            # the kept checkpoint first: a kill before last.pt is rewritten redoes this epoch and writes it again
+            names = ([f"epoch_{epoch:04d}.pt"] if cfg.ckpt_every and epoch % cfg.ckpt_every == 0 else []) + ["last.pt"]
+            checkpoint(names, g_shuffle.get_state(), 0)
             if interrupted:
                 break
             if cfg.stop_after_epochs and epochs_this_call >= cfg.stop_after_epochs and epoch < cfg.epochs:
                 stopped = True
                 break
-    if main and test_data is not None and epoch >= cfg.epochs and not interrupted:
-        eval_result = quick_eval(model, train_data, test_data, device)
-        metrics.write({"epoch": epoch, "step": step, "eval": eval_result, "final": True})
     metrics.close()
-    return TrainResult(run_dir, epoch, step, last_loss, img_per_s, eval_result, interrupted, stopped)
+    return TrainResult(run_dir, epoch, step, last_loss, img_per_s, eval_result, interrupted, stopped, mid_epoch)
 
 
 def baseline_eval(cfg: TrainConfig, seed: int | None = None) -> dict:

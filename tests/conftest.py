@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +15,45 @@ from tests.helpers import random_relu_codes
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+
+def _thread_counts() -> dict[str, int]:
+    """Process-wide thread settings of the libraries already imported (importing none of them)."""
+    counts = {}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        counts["torch"] = torch.get_num_threads()
+        counts["torch interop"] = torch.get_num_interop_threads()
+    if "numba" in sys.modules:
+        counts["numba"] = sys.modules["numba"].get_num_threads()
+    return counts
+
+
+def _set_thread_count(name: str, n: int) -> None:
+    if name == "torch":
+        sys.modules["torch"].set_num_threads(n)
+    elif name == "numba":
+        sys.modules["numba"].set_num_threads(n)
+    # torch's inter-op pool cannot be resized once used: it is only reported.
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_count_leaks(request):
+    """Each test starts from the same torch / numba thread counts, whatever the one before it did.
+
+    A test (or library call) that changes a thread count for good would make later tests on the same xdist
+    worker depend on the order they run in: the count is put back after every test, and the change is
+    reported as a warning naming the test. (pytest itself restores the warnings filters after each test.)
+    """
+    before = _thread_counts()
+    yield
+    after = _thread_counts()
+    changed = {k: (before[k], after[k]) for k in before if after.get(k) != before[k]}
+    for name, (old, _new) in changed.items():
+        _set_thread_count(name, old)
+    if changed:
+        warnings.warn(f"{request.node.nodeid} changed thread counts (before, after): {changed}",
+                      pytest.PytestWarning, stacklevel=1)
 
 
 @pytest.fixture(scope="session")

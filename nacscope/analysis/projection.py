@@ -27,7 +27,7 @@ TRUST_SAMPLES = 2000
 
 def projection_name(layer: str | None = None, features: str | None = None) -> str:
     """``umap.<layer>`` or ``umap.features.<name>``."""
-    from nacscope.analysis.engine import cache_key
+    from nacscope.analysis.cached import cache_key
 
     return cache_key("umap.features", features) if features is not None else cache_key("umap", str(layer))
 

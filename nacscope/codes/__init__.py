@@ -23,7 +23,7 @@ from nacscope.codes.format import (
     partial_path,
     unpack_bits,
 )
-from nacscope.codes.protocols import PAPER_SEED, queries_per_class, query_mask
+from nacscope.data.protocols import PAPER_SEED, queries_per_class, query_mask
 from nacscope.codes.sources import load_inputs, load_network
 
 if TYPE_CHECKING:

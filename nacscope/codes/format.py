@@ -83,7 +83,7 @@ def _rows_per_chunk(row_bytes: int) -> int:
     return int(max(1, min(65536, CHUNK_BYTES // max(1, row_bytes))))
 
 
-def _check_name(name: str, what: str = "layer") -> str:
+def check_name(name: str, what: str = "layer") -> str:
     if not name or not _NAME_RE.match(name):
         raise OptionError(f"invalid {what} name {name!r}: use letters, digits and _ . - [ ] : #")
     return name
@@ -100,7 +100,7 @@ class LayerSpec:
     features: bool = False  # also store float16 values of the layer (e.g. pre-activations)
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
+        check_name(self.name)
         if int(self.units) < 1:
             raise OptionError(f"layer {self.name!r}: units must be >= 1, got {self.units}")
         if self.kind not in LAYER_KINDS:
@@ -254,7 +254,7 @@ class CodeSetWriter:
             lg.attrs["order"] = i
         fg = f.create_group("features")
         for name, dim in self.features.items():
-            _check_name(name, "feature")
+            check_name(name, "feature")
             fg.create_dataset(
                 name, (0, int(dim)), maxshape=(None, int(dim)), dtype="float16",
                 chunks=(_rows_per_chunk(2 * int(dim)), int(dim)), **FEATURE_COMPRESSION,

@@ -138,14 +138,16 @@ def _strip_prefix(sd: dict, prefix: str) -> dict:
     return sd
 
 
+# The authors' ``last.pt`` (NAC-NOTES §1): ``head = Sequential(Linear(F, F), ReLU)``, ``linear = Sequential(Linear(F, D))``,
+# ``prediction = Sequential(Linear(F, F), ReLU, Linear(F, D))`` (NAC only). nacscope's ``head`` is their head + linear.
+AUTHORS_KEY_COUNTS = {("resnet50", "nac"): 326, ("resnet50", "simclr"): 322, ("vgg16_bn", "nac"): 99, ("vgg16_bn", "simclr"): 95}
+_TO_NACSCOPE = (("linear.0.", "head.2."), ("prediction.", "predictor."), ("head.", "head."), ("encoder.", "encoder."))
+
+
 def is_authors_state_dict(sd: dict) -> bool:
-    """True for the authors' layout: keys ``encoder.*``, ``head.*``, ``linear.*`` (``prediction.*`` for NAC)."""
+    """True for the authors' layout: keys ``encoder.*``, ``head.0.*``, ``linear.0.*`` (``prediction.*`` for NAC)."""
     keys = [k for k in sd if isinstance(k, str)]
-    return (
-        any(k.startswith("encoder.") for k in keys)
-        and any(k.startswith("head.") for k in keys)
-        and any(k.startswith("linear.") for k in keys)
-    )
+    return any(k.startswith("encoder.") for k in keys) and any(k.startswith(("head.", "linear.")) for k in keys)
 
 
 def detect_authors_arch(sd: dict) -> str:
@@ -154,23 +156,32 @@ def detect_authors_arch(sd: dict) -> str:
         return "vgg16_bn"
     if any(k.startswith("encoder.4.0.conv3.") for k in sd):
         return "resnet50"
-    if any(k.startswith("encoder.4.0.conv2.") for k in sd):
-        return "resnet18"
-    raise CheckpointError("checkpoint has the authors' key layout but an encoder that is neither ResNet-50 nor VGG-16-BN")
+    raise CheckpointError(
+        "checkpoint has the authors' key layout but an encoder that is neither ResNet-50 (encoder.4.0.conv3.*) "
+        "nor VGG-16-BN (encoder.features.*)"
+    )
 
 
-def _authors_to_nacscope(sd: dict) -> dict:
-    out = {}
-    for k, v in sd.items():
-        if k.startswith("head."):
-            out[k] = v  # head.0 Linear, head.1 ReLU: same indices
-        elif k.startswith("linear."):
-            out["head.2." + k[len("linear.") :]] = v
-        elif k.startswith("prediction."):
-            out["predictor." + k[len("prediction.") :]] = v
-        elif k.startswith("encoder."):
-            out[k] = v
-    return out
+def authors_key(nacscope_key: str) -> str:
+    """The authors' name of one nacscope model key (``head.2.weight`` -> ``linear.0.weight``...)."""
+    for theirs, ours in _TO_NACSCOPE:
+        if nacscope_key.startswith(ours):
+            return theirs + nacscope_key[len(ours) :]
+    return nacscope_key
+
+
+def _to_nacscope(key: str) -> str:
+    for theirs, ours in _TO_NACSCOPE:
+        if key.startswith(theirs):
+            return ours + key[len(theirs) :]
+    return key
+
+
+def _shape(sd: dict, key: str) -> tuple[int, ...]:
+    try:
+        return tuple(sd[key].shape)
+    except KeyError:
+        raise CheckpointError(f"authors'-format checkpoint lacks {key}") from None
 
 
 def _load_authors(sd: dict, arch: str | None, path: Path) -> tuple[NACModel, dict]:
@@ -180,29 +191,36 @@ def _load_authors(sd: dict, arch: str | None, path: Path) -> tuple[NACModel, dic
         if want != detected:
             raise CheckpointError(f"{path} holds a {detected} encoder, not {arch}; pass --arch {detected} or omit it")
     try:
-        bits = sd["linear.weight"].shape[0]
-        head_dim, feature_dim = sd["head.0.weight"].shape
-        pred_dim = sd["prediction.0.weight"].shape[0] if "prediction.0.weight" in sd else None
-        first_conv = sd["encoder.features.0.weight"] if detected == "vgg16_bn" else sd["encoder.0.weight"]
-    except KeyError as exc:
-        raise CheckpointError(f"{path}: authors'-format checkpoint lacks {exc.args[0]}") from None
-    model = build_model(
-        detected, bits, in_channels=first_conv.shape[1], image_size=32, head_dim=head_dim, pred_dim=pred_dim
-    )
-    if model.feature_dim != feature_dim:
-        raise CheckpointError(f"{path}: head expects {feature_dim}-d features but {detected} gives {model.feature_dim}")
-    mapped = _authors_to_nacscope(sd)
-    missing, unexpected = model.load_state_dict(mapped, strict=False)
-    missing = [k for k in missing if not k.startswith("predictor.")]
-    if missing or unexpected:
-        bad = (missing or unexpected)[0]
-        raise CheckpointError(f"{path} does not match the {detected} architecture (first bad key: {bad})")
+        bits = _shape(sd, "linear.0.weight")[0]
+        head_dim, feature_dim = _shape(sd, "head.0.weight")
+        has_pred = any(k.startswith("prediction.") for k in sd)
+        pred_dim = _shape(sd, "prediction.0.weight")[0] if has_pred else None
+        first = _shape(sd, "encoder.features.0.weight" if detected == "vgg16_bn" else "encoder.0.weight")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    model = build_model(detected, bits, in_channels=first[1], image_size=32, head_dim=head_dim, pred_dim=pred_dim)
+    expected = {
+        authors_key(k): tuple(v.shape)
+        for k, v in model.state_dict().items()
+        if has_pred or not k.startswith("predictor.")
+    }
+    for key, shape in expected.items():  # the first missing or mismatched key, in module order
+        if key not in sd:
+            raise CheckpointError(f"{path}: {detected} checkpoint lacks {key} (expected shape {list(shape)})")
+        if tuple(sd[key].shape) != shape:
+            raise CheckpointError(
+                f"{path}: {key} has shape {list(sd[key].shape)}, a {detected} model needs {list(shape)}"
+            )
+    extra = [k for k in sd if k not in expected]
+    if extra:
+        raise CheckpointError(f"{path}: unexpected key {extra[0]} (shape {list(sd[extra[0]].shape)}) for {detected}")
+    model.load_state_dict({_to_nacscope(k): v for k, v in sd.items()}, strict=False)
     meta = {
         "format": "authors",
         "arch": detected,
         "bits": bits,
-        "has_predictor": pred_dim is not None,
-        "objective": "nac" if pred_dim is not None else "simclr",
+        "has_predictor": has_pred,
+        "objective": "nac" if has_pred else "simclr",
         "config": {},
         "dataset": "cifar10",
         "mean": list(AUTHORS_MEAN),
@@ -210,7 +228,7 @@ def _load_authors(sd: dict, arch: str | None, path: Path) -> tuple[NACModel, dic
         "model_config": {
             "arch": detected,
             "bits": bits,
-            "in_channels": first_conv.shape[1],
+            "in_channels": first[1],
             "image_size": 32,
             "head_dim": head_dim,
             "pred_dim": pred_dim,
@@ -280,7 +298,7 @@ def load_checkpoint(
         sd = _strip_prefix(_strip_prefix(sd, "module."), "_orig_mod.")
         if not all(isinstance(v, torch.Tensor) for v in sd.values()) or not is_authors_state_dict(sd):
             raise CheckpointError(
-                f"{path} is neither a nacscope checkpoint nor an authors' NAC state_dict (encoder.*, head.*, linear.*)"
+                f"{path} is neither a nacscope checkpoint nor an authors' NAC state_dict (encoder.*, head.0.*, linear.0.*)"
             )
         model, meta = _load_authors(sd, arch, path)
         meta.update(epoch=None, step=None)

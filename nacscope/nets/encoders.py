@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ARCHS = ("mlp", "convnet", "resnet18", "resnet50", "vgg16_bn")
+from nacscope.train_options import ARCHS  # noqa: E402,F401
 
 
 def mlp_encoder(in_channels: int, image_size: int, hidden: tuple[int, ...] = (512, 512)) -> tuple[nn.Module, int]:

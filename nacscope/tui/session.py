@@ -186,13 +186,13 @@ class Session:
 
     def neighbours(self, layer: str, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``retrieval.neighbours``: the k nearest rows (itself excluded) and their Hamming distances."""
-        from nacscope.analysis.retrieval import neighbours
+        from nacscope.analysis.knn import neighbours
 
         return neighbours(self._memory_view(), layer, int(row), int(k))  # type: ignore[arg-type]
 
     def relevant(self, row: int, rows: np.ndarray) -> np.ndarray | None:
         """``retrieval.relevance`` of ``rows`` to the query ``row`` (None without labels)."""
-        from nacscope.analysis.retrieval import relevance
+        from nacscope.analysis.metrics import relevance
 
         if self.labels is None:
             return None

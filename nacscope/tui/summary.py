@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from nacscope.tui.screens.overview import LAYER_COLUMNS, _cum, fmt
+from nacscope.tui.screens.overview import LAYER_COLUMNS, cumulative_count, fmt
 from nacscope.tui.session import Session
 
 
@@ -25,7 +25,7 @@ def layer_rows(session: Session, summary: dict[str, Any] | None) -> list[tuple[s
         n = m.get("n_samples") or session.n
         inc = m.get("samples_in_collisions")
         rows.append((
-            info.name, info.kind, fmt(info.units), fmt(m.get("distinct_patterns")), fmt(_cum(cumulative, info.name)),
+            info.name, info.kind, fmt(info.units), fmt(m.get("distinct_patterns")), fmt(cumulative_count(cumulative, info.name)),
             fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n else ""),
             fmt(m.get("largest_group")), fmt(m.get("dead_bits")), fmt(m.get("stuck_bits")),
             fmt(m.get("bit_entropy"), ",.1f"), fmt(r.get("map"), ".4f") if r else "-",

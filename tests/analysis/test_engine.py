@@ -9,6 +9,7 @@ from nacscope.analysis import engine
 from nacscope.analysis.engine import analyze_codeset, compare_codesets
 from nacscope.codes.format import CodeSet, pack_bits
 from nacscope.errors import CodeSetError
+from tests.helpers import reference_map
 
 REQUIRED_LAYER_KEYS = {"n_samples", "n_bits", "distinct_patterns", "collision_groups", "samples_in_collisions",
                        "largest_group", "mixed_label_groups", "dead_bits", "stuck_bits", "bit_entropy"}
@@ -22,6 +23,7 @@ def digits_file(tmp_path, digits_codes, make_codeset):
     return make_codeset(tmp_path / "digits.h5", layers, y)
 
 
+@pytest.mark.slow
 def test_analyze_matches_direct_computation(digits_file, digits_codes):
     layers, y = digits_codes
     with CodeSet(digits_file) as cs:
@@ -45,31 +47,27 @@ def test_analyze_matches_direct_computation(digits_file, digits_codes):
     assert res["cumulative"]["fc2"]["distinct_patterns"] == len(set(map(tuple, joint)))
 
 
-def test_leave_one_out_map_equals_library_call(digits_file, digits_codes):
-    from nacscope.analysis.retrieval import mean_average_precision
-
+def test_leave_one_out_map_equals_the_definition(digits_file, digits_codes):
     layers, y = digits_codes
-    p = pack_bits(layers["fc2"])
+    b = layers["fc2"]
     with CodeSet(digits_file) as cs:
         res = analyze_codeset(cs, ["fc2"])
-    assert res["retrieval"]["fc2"]["map"] == pytest.approx(mean_average_precision(p, p, y, y, exclude_self=True))
+    assert res["retrieval"]["fc2"]["map"] == pytest.approx(reference_map(b, b, y, y, exclude_self=True), abs=1e-12)
     assert res["retrieval"]["fc2"]["map_at_1000"] == pytest.approx(
-        mean_average_precision(p, p, y, y, R=1000, exclude_self=True))
+        reference_map(b, b, y, y, R=1000, exclude_self=True), abs=1e-12)
 
 
 def test_query_split(tmp_path, digits_codes, make_codeset):
-    from nacscope.analysis.retrieval import mean_average_precision
-
     layers, y = digits_codes
     q = np.zeros(len(y), dtype=bool)
     q[::10] = True
     path = make_codeset(tmp_path / "q.h5", layers, y, is_query=q)
     with CodeSet(path) as cs:
         res = analyze_codeset(cs, ["fc1"], rank="dot")
-    p = pack_bits(layers["fc1"])
+    b = layers["fc1"]
     R = res["retrieval"]["fc1"]
     assert R["split"] == "query" and R["n_queries"] == q.sum() and R["rank"] == "dot"
-    assert R["map"] == pytest.approx(mean_average_precision(p[q], p[~q], y[q], y[~q], rank="dot"))
+    assert R["map"] == pytest.approx(reference_map(b[q], b[~q], y[q], y[~q], rank="dot"), abs=1e-12)
 
 
 def test_cache_is_used_and_invalidated(digits_file, monkeypatch):
@@ -145,3 +143,13 @@ def test_import_stays_light_and_segments_reexported():
     assert a.plane_regions is plane.plane_regions
     with pytest.raises(AttributeError):
         a.no_such_function  # noqa: B018
+
+
+def test_reference_map_on_a_hand_worked_example():
+    """Four samples, two labels, leave-one-out; the APs worked out on paper: 1, 1, 1 and 1/3."""
+    bits = np.array([[0, 0], [0, 0], [1, 1], [0, 1]], np.uint8)
+    y = np.array([0, 0, 1, 1])
+    # Rankings (distance, then index): 0 -> [1, 3, 2]; 1 -> [0, 3, 2]; 2 -> [3, 0, 1]; 3 -> [0, 1, 2].
+    assert reference_map(bits, bits, y, y, exclude_self=True) == pytest.approx((3 + 1 / 3) / 4)
+    # Top 1 only: query 3's first item is irrelevant, AP@1 = 0.
+    assert reference_map(bits, bits, y, y, R=1, exclude_self=True) == pytest.approx(3 / 4)

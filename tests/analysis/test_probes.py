@@ -20,6 +20,7 @@ def test_train_test_rows_stratified_and_disjoint():
     assert te.tolist() == list(range(7)) and len(tr) == 93
 
 
+@pytest.mark.slow
 def test_knn_code_probe_against_brute_force(digits_codes):
     layers, y = digits_codes
     bits = layers["fc2"]
@@ -34,7 +35,7 @@ def test_knn_code_probe_against_brute_force(digits_codes):
     assert got == pytest.approx(correct / len(te))
 
 
-@pytest.mark.parametrize("protocol", ["fast", "paper"])
+@pytest.mark.parametrize("protocol", ["fast", pytest.param("paper", marks=pytest.mark.slow)])
 def test_linear_probe_learns_digits(protocol):
     from sklearn.datasets import load_digits
 

@@ -73,7 +73,7 @@ def _cnn(seed=0):
     return m
 
 
-@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "res-cnn"])
+@pytest.mark.parametrize("make", [_mlp, pytest.param(_cnn, marks=pytest.mark.slow)], ids=["mlp", "res-cnn"])
 def test_exact_bounds_dense_and_equals_it_when_fine(make, digits):
     x_np, _ = digits
     x = torch.from_numpy((x_np - 8) / 8).float().view(-1, 1, 8, 8)

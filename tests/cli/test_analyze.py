@@ -109,6 +109,7 @@ def test_compare_side_by_side(tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
 
 
+@pytest.mark.slow
 def test_report(tmp_path, codes):
     out = tmp_path / "rep"
     r = invoke("report", codes, "-o", out, "--no-umap")
@@ -128,6 +129,7 @@ def test_report(tmp_path, codes):
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name or ".old" in p.name]
 
 
+@pytest.mark.slow
 def test_report_plane_partition(tmp_path, codes):
     """A dump of a seeded random-init MLP on digits: the report rebuilds network and inputs for the plane."""
     dumped = tmp_path / "rand.h5"

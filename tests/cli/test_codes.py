@@ -28,6 +28,7 @@ def test_import_round_trip(tmp_path, n, d):
         np.testing.assert_array_equal(cs.bits("code").astype(bool), bits)
 
 
+@pytest.mark.slow
 def test_import_large_round_trip(tmp_path):
     """100,000 x 4,096 through import-codes, streamed from a memory-mapped .npy."""
     n, d = 100_000, 4096

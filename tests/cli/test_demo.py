@@ -29,6 +29,7 @@ def demo_dir(tmp_path_factory):
     return out, r.output
 
 
+@pytest.mark.slow
 def test_demo_prints_table_and_paths(demo_dir):
     out, text = demo_dir
     flat = " ".join(text.split())
@@ -40,6 +41,7 @@ def test_demo_prints_table_and_paths(demo_dir):
     assert not list(out.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_demo_numbers_match_files(demo_dir):
     out, _ = demo_dir
     saved = json.loads((out / "comparison.json").read_text())
@@ -67,6 +69,7 @@ def test_demo_numbers_match_files(demo_dir):
                             float(np.mean(seg["counts"])))
 
 
+@pytest.mark.slow
 def test_random_init_bits_equal_plain_forward(demo_dir):
     """The random-init code set holds sign(code head) of the seeded model the demo describes."""
     from nacscope.data import load_dataset
@@ -85,6 +88,7 @@ def test_random_init_bits_equal_plain_forward(demo_dir):
         np.testing.assert_array_equal(cs.bits("code").astype(bool), (a > 0).numpy())
 
 
+@pytest.mark.slow
 def test_demo_rerun_reuses(demo_dir):
     out, _ = demo_dir
     before = {p: p.stat().st_mtime_ns for p in (out / "nac.h5", out / "random.h5", out / "nac-run" / "last.pt")}
@@ -94,6 +98,7 @@ def test_demo_rerun_reuses(demo_dir):
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
+@pytest.mark.slow
 def test_demo_without_a_terminal_prints_one_line_per_step(demo_dir):
     """In a file or a pipe (CliRunner) there are no live bars: each step says what it did in one line."""
     import re
@@ -109,6 +114,7 @@ def test_demo_without_a_terminal_prints_one_line_per_step(demo_dir):
         assert re.fullmatch(r" {6}" + said, lines[at[step] + 1]), (step, lines)
 
 
+@pytest.mark.slow
 def test_demo_on_a_terminal_keeps_the_live_bars(demo_dir, monkeypatch):
     from nacscope.cli._common import err_console
 
@@ -119,12 +125,14 @@ def test_demo_on_a_terminal_keeps_the_live_bars(demo_dir, monkeypatch):
     assert "analysed NAC in" not in r.output and "[5/5] analysing random init" in r.output
 
 
+@pytest.mark.slow
 def test_demo_other_settings_refused(demo_dir):
     out, _ = demo_dir
     r = invoke("demo", "--out", out, "--epochs", "2", "--no-simclr", "--no-tui")
     assert r.exit_code == 2 and r.output.startswith("error:") and "--force" in r.output
 
 
+@pytest.mark.slow
 def test_demo_opens_tui_on_a_terminal(demo_dir, monkeypatch):
     import nacscope.cli.demo as cli_demo
     import nacscope.tui

@@ -19,6 +19,7 @@ def invoke(*args):
     return helpers.invoke("train", *args)
 
 
+@pytest.mark.slow
 def test_train_then_resume(tmp_path):
     run = tmp_path / "run"
     r = invoke(*TINY, "--epochs", "2", "--stop-after", "1", "--eval-every", "1", "--out", run)

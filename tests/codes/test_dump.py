@@ -15,10 +15,11 @@ from torch import nn
 from nacscope.codes import CodeSet, partial_path
 from nacscope.codes.capture import capture_preactivations, list_sites, select_sites
 from nacscope.codes.dump import DumpInput, dump_codes, merge_shards, shard_rows
-from nacscope.codes.protocols import queries_per_class
+from nacscope.data.protocols import queries_per_class
 from nacscope.data import load_dataset
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.nets import build_model
+from tests.helpers import hang_guard
 
 torch.set_num_threads(1)
 
@@ -93,19 +94,19 @@ class AuthorsNAC(nn.Module):
     """The authors' model layout: ``encoder`` (ResNet-50 children, CIFAR stem), ``head`` (Linear, ReLU),
     ``linear`` (the code layer), ``prediction`` (inference head). Code = sign of linear(head(encoder(x)))."""
 
-    def __init__(self, bits: int = 16, head_dim: int = 64):
+    def __init__(self, bits: int = 16):
         super().__init__()
         import torchvision
 
         net = torchvision.models.resnet50(weights=None)
         net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
         self.encoder = nn.Sequential(*[m for k, m in net.named_children() if k not in ("fc", "maxpool")], nn.Flatten())
-        self.head = nn.Sequential(nn.Linear(2048, head_dim), nn.ReLU(inplace=True))
-        self.linear = nn.Linear(head_dim, bits)
-        self.prediction = nn.Sequential(nn.Linear(2048, head_dim), nn.ReLU(inplace=True), nn.Linear(head_dim, bits))
+        self.head = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(inplace=True))
+        self.linear = nn.Sequential(nn.Linear(2048, bits))
+        self.prediction = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(inplace=True), nn.Linear(2048, bits))
 
     def forward(self, x):
-        return self.linear(self.head(self.encoder(x))) / math.sqrt(self.linear.out_features)
+        return self.linear(self.head(self.encoder(x))) / math.sqrt(self.linear[0].out_features)
 
 
 def write_fake_cifar(root, n_train=4, n_test=6, seed=0):
@@ -166,28 +167,28 @@ def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
     out = tmp_path / "live.h5"
     seen = {}
     reader = textwrap.dedent(f"""
-        import time
+        import sys, time
         from nacscope.codes import CodeSet
         cs = CodeSet({str(out)!r})
         assert cs.swmr and not cs.complete
-        for _ in range(200):
-            n = cs.refresh()
-            if n >= 200:
-                break
+        end = time.monotonic() + {hang_guard(60)!r}  # hang guard only: the rows are flushed already
+        while (n := cs.refresh()) < 200 and time.monotonic() < end:
             time.sleep(0.05)
         print(n, cs.bits("code", slice(0, 200)).sum(), flush=True)
-        time.sleep(4)  # still open (and locked) while the dump finishes
+        sys.stdin.readline()  # still open (and locked) until the test has seen the dump finish
     """)
 
     def progress(done, total, nbytes):
         if done == 300 and not seen:
-            p = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True)
+            p = subprocess.Popen([sys.executable, "-c", reader], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
             seen["proc"] = p
             seen["rows"], seen["ones"] = (int(v) for v in p.stdout.readline().split())
 
     dump_codes(model, _input(d), out, sites, batch_size=100, progress=progress, write_block_rows=100)
     assert seen["proc"].poll() is None, "the reader should still hold the file when the dump completes"
-    assert seen["proc"].wait(timeout=30) == 0
+    seen["proc"].communicate("done\n", timeout=hang_guard())
+    assert seen["proc"].returncode == 0
     assert 200 <= seen["rows"] < len(d)
     with CodeSet(out) as cs:
         assert seen["ones"] == int(cs.bits("code", slice(0, 200)).sum())
@@ -292,7 +293,7 @@ def test_queries_per_class(k, seed, digits_data):
 
 
 def test_paper_cifar10_split():
-    from nacscope.codes.protocols import PAPER_SEED, paper_cifar10, query_mask
+    from nacscope.data.protocols import PAPER_SEED, paper_cifar10, query_mask
 
     y = np.repeat(np.arange(10), 6000)[np.random.default_rng(0).permutation(60000)]
     idx = np.arange(60000)

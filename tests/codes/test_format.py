@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from nacscope.codes import CodeSet, CodeSetWriter, LayerSpec, pack_bits, partial_path, unpack_bits
-from tests.helpers import write_bad_codeset
+from tests.helpers import hang_guard, write_bad_codeset
 from nacscope.codes.validate import validate
 from nacscope.errors import CodeSetError, OptionError
 
 D_VALUES = [1, 7, 8, 9, 63, 64, 65, 4096]
-N_VALUES = [1, 1000, 100_000]
+N_VALUES = [1, 1000, pytest.param(100_000, marks=pytest.mark.slow)]
 
 
 def _random_bits(n: int, d: int, seed: int) -> np.ndarray:
@@ -185,7 +185,7 @@ def test_swmr_reader_follows_a_writer(tmp_path):
         np.testing.assert_array_equal(labels[:200], np.repeat([0, 1], 100))
         cs.close()
     finally:
-        proc.wait(timeout=60)
+        proc.wait(timeout=hang_guard())
     assert proc.returncode == 0
     with CodeSet(path) as cs:
         assert cs.complete and cs.n_samples == 400
@@ -196,7 +196,7 @@ def test_killed_writer_leaves_no_final_file(tmp_path):
     proc = _start_writer(path, batches=1000, pause=0.05)
     assert proc.stdout.readline().strip() == "0"
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=hang_guard())
     assert not path.exists()
     # What is left is clearly named as partial, and nacscope reports it as incomplete.
     assert partial_path(path).exists()

@@ -32,6 +32,7 @@ def test_digits_split_and_normalisation():
     assert z.mean().item() == pytest.approx(0.0, abs=1e-3) and z.std().item() == pytest.approx(1.0, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_mnist5k():
     d = load_dataset("mnist5k", "all")
     assert d.images.shape == (5000, 1, 28, 28) and d.labels.shape == (5000,)
@@ -205,7 +206,7 @@ def test_hash_protocol_split_counts():
 
 def test_hash_training_set_never_meets_the_dump_protocol_queries():
     """Training on cifar10-hash and dumping with --protocol paper-cifar10 use one draw."""
-    from nacscope.codes.protocols import paper_cifar10
+    from nacscope.data.protocols import paper_cifar10
     from nacscope.data.ondisk import hash_protocol_split
 
     labels = torch.arange(10).repeat_interleave(6000)[torch.randperm(60000, generator=torch.Generator().manual_seed(2))]

@@ -8,10 +8,12 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
+@pytest.mark.slow
 def test_compare_models_digits(tmp_path, example):
     from nacscope.analysis.segments import count_regions_dense, sample_pairs
     from nacscope.codes import CodeSet

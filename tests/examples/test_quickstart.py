@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
+@pytest.mark.slow
 def test_quickstart(tmp_path, example, capsys):
     from nacscope.codes import CodeSet
 

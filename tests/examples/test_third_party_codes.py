@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 
+@pytest.mark.slow
 def test_third_party_codes(tmp_path, example, capsys):
     ex = example("third_party_codes")
     table = ex.main(["--out", str(tmp_path), "--bits", "16"])

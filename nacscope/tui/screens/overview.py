@@ -69,7 +69,7 @@ class OverviewScreen(NacScreen):
             inc = m.get("samples_in_collisions")
             table.add_row(
                 info.name, info.kind, fmt(info.units), fmt(m.get("distinct_patterns")),
-                fmt(_cum(cumulative, info.name)),
+                fmt(cumulative_count(cumulative, info.name)),
                 fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n else ""),
                 fmt(m.get("largest_group")), fmt(m.get("dead_bits")), fmt(m.get("stuck_bits")),
                 fmt(m.get("bit_entropy"), ",.1f"), fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
@@ -170,7 +170,7 @@ class OverviewScreen(NacScreen):
             self.nac.layer = names[table.cursor_row]
 
 
-def _cum(cumulative: Any, name: str) -> Any:
+def cumulative_count(cumulative: Any, name: str) -> Any:
     """The cumulative distinct count of a layer from the engine's ``cumulative`` section."""
     if isinstance(cumulative, dict):
         v = cumulative.get(name)
