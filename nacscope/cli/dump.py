@@ -205,7 +205,7 @@ def dump_cmd(
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Site name patterns ('encoder.*'), or 'all'; repeat for more. Default: code, head ReLU, encoder's last ReLU.")] = None,
     features: Annotated[bool, typer.Option("--features/--no-features", help="Store encoder features h (float16).")] = True,
     thumbnails: Annotated[int, typer.Option("--thumbnails", help="Max side of stored thumbnails; 0 for none.")] = 32,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10.")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10 or paper-flickr25k (the NAC authors' protocols, NAC-NOTES §4).")] = None,
     queries_per_class: Annotated[Optional[int], typer.Option("--queries-per-class", help="Mark K queries per class.")] = None,
     random_init: RandOpt = False,
     arch: ArchOpt = None,
