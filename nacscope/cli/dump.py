@@ -251,6 +251,8 @@ def dump_cmd(
         "command": command_line(),
         "dataset": dataset,
         "split": split,
+        # where the on-disk dataset was read (rebuilding inputs for segment walks reads it again)
+        "data_root": str(data_root.expanduser().resolve()) if data_root else "",
         "checkpoint": meta.get("path", str(checkpoint)),
         "checkpoint_sha256": meta.get("sha256", ""),
         "config": {
