@@ -175,7 +175,7 @@ class _Lock:
 
 def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py.Group], None]) -> None:
     """Write a new sidecar holding the old one's members plus ``write``'s, and rename it into place."""
-    from nacscope.codes.format import LIBVER
+    from nacscope.codes.schema import LIBVER
 
     side = cache_path(cs.path)
     fp = fingerprint(cs)

@@ -41,17 +41,10 @@ import numpy as np
 
 from nacscope import __version__
 from nacscope._files import PARTIAL_SUFFIX, check_output, create_exclusive, partial_path  # partial_path is re-exported by nacscope.codes
+from nacscope.codes.bits import pack_bits, packed_width, unpack_bits
+from nacscope.codes.schema import FORMAT_MINOR, FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, LIBVER
 from nacscope.errors import CodeSetError, OptionError
 
-FORMAT_NAME = "nacscope.codeset"
-FORMAT_VERSION = 1
-#: Minor revision of v1 (readers of any v1 minor read every v1 file). 1.2: cached analyses live in a
-#: sidecar ``<file>.cache`` and finished files are never reopened for writing; files are written with
-#: HDF5 format bounds v110..v110 so that HDF5 1.10 reads them. (1.1 is the ``model_source`` attribute.)
-FORMAT_MINOR = 2
-#: HDF5 file-format bounds of every file nacscope writes: SWMR needs >= v110; <= v110 keeps HDF5 1.10 readers.
-LIBVER = ("v110", "v110")
-LAYER_KINDS = ("relu", "code", "imported", "other")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:#]+$")
 
 #: Target size of one chunk of packed bits, in bytes (rows per chunk = this / row bytes).
@@ -70,21 +63,6 @@ BITS_COMPRESSION: dict[str, Any] = {}
 #: (``benchmarks/dump_throughput.py``, see RESULTS.md). Plain files also need no HDF5 filter at all.
 OTHER_COMPRESSION: dict[str, Any] = {}
 FEATURE_COMPRESSION: dict[str, Any] = {}
-
-
-def packed_width(units: int) -> int:
-    """Bytes per row of packed bits for ``units`` units."""
-    return (int(units) + 7) // 8
-
-
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """Pack a (N, units) array of {0,1}/bool along units into (N, ceil(units/8)) uint8, big bit order."""
-    return np.packbits(np.asarray(bits, dtype=bool), axis=1, bitorder="big")
-
-
-def unpack_bits(packed: np.ndarray, units: int) -> np.ndarray:
-    """Unpack (N, ceil(units/8)) uint8 into a (N, units) uint8 array of 0/1."""
-    return np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1, count=units, bitorder="big")
 
 
 def _rows_per_chunk(row_bytes: int, expected_rows: int | None = None) -> int:

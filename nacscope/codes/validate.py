@@ -8,7 +8,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from nacscope.codes.format import FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, packed_width
+from nacscope.codes.bits import packed_width
+from nacscope.codes.schema import FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS
 
 REQUIRED_ROOT_ATTRS = ("format", "format_version", "nacscope_version", "created", "complete", "n_samples")
 
