@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from nacscope.analysis.labels import label
 from nacscope.tui.screens.base import NacScreen
-from nacscope.tui.summary import LAYER_KEYS, LAYER_PRIORITY, cumulative_distinct, fmt, layer_cells
+from nacscope.tui.summary import LAYER_KEYS, LAYER_PRIORITY, fmt, layer_cells
 from nacscope.tui.widgets.columns import fit_columns
 
 
@@ -65,7 +65,6 @@ class OverviewScreen(NacScreen):
             table.move_cursor(row=names.index(self.code_layer), animate=False)
 
     def update_view(self) -> None:
-        s = self.session
         self.query_one("#ov-provenance", Static).update(self._provenance())
         self.query_one("#ov-samples", Static).update(self._samples())
         self._fill_layers()
