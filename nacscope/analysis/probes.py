@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
-from nacscope.analysis.retrieval import hamming_topk, knn_predict
+from nacscope.analysis.knn import hamming_topk
+from nacscope.analysis.metrics import knn_predict
 from nacscope.errors import OptionError
 
 if TYPE_CHECKING:
