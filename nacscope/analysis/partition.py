@@ -30,7 +30,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from nacscope.analysis import polygons as pg
-from nacscope.analysis.segments import _prepare
+from nacscope.analysis.segments import prepare_network
 from nacscope.codes.capture import RELU_FUNCS, Site, run_model
 from nacscope.errors import OptionError
 from nacscope.progress import Progress, report
@@ -191,7 +191,7 @@ def partition_slice(
         raise OptionError(str(exc)) from None
     if tol <= 0 or tol >= 1e-3:
         raise OptionError(f"tol must be in (0, 1e-3), got {tol}")
-    net, sites = _prepare(model, x0.unsqueeze(0), sites, layers)
+    net, sites = prepare_network(model, x0.unsqueeze(0), sites, layers)
     relu = net._nacscope_relu_sites
     n_relu = sum(s.kind == "relu" for s in sites)
     if [s.name for s in sites[:n_relu]] != [s.name for s in relu] or any(s.kind != "code" for s in sites[n_relu:]):

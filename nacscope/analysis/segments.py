@@ -175,6 +175,16 @@ def _jvp(net: nn.Module, sites: Sequence[Site], x: torch.Tensor, v: torch.Tensor
     return torch.cat(zs, 1), torch.cat(dzs, 1)  # (B, U), (B, U)
 
 
+def prepare_network(model: nn.Module, example: torch.Tensor, sites: Sequence[Site] | None, layers: Sequence[str] | None):
+    """A float64 eval-mode copy of ``model`` checked piecewise linear, and the sites that define regions."""
+    return _prepare(model, example, sites, layers)
+
+
+def preactivations_and_slopes(net: nn.Module, sites: Sequence[Site], x: torch.Tensor, v: torch.Tensor):
+    """Pre-activations of ``sites`` at ``x`` (B, U) and their exact derivatives along ``v`` (B, U) (``net`` from :func:`prepare_network`)."""
+    return _jvp(net, sites, x, v)
+
+
 def _first_crossings(z: torch.Tensor, dz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Distance in ``t`` to the nearest and second-nearest predicted zero crossing per row (B,), (B,)."""
     s = torch.where(z * dz < 0, -z / dz, torch.full_like(z, float("inf")))  # (B, U)

@@ -3,7 +3,7 @@
 Every segment ``x0 + t (x1 - x0)``, ``t`` in [0, 1], starts as one interval. For each ReLU site in
 call order, every interval of the partition by the earlier sites has a fixed pattern of those sites,
 so each unit of this site is affine in ``t`` on it: one gated forward pass at the intervals' midpoints
-(:func:`nacscope.analysis.segments._jvp`, many intervals of many segments per pass) gives each unit's
+(:func:`nacscope.analysis.segments.preactivations_and_slopes`, many intervals of many segments per pass) gives each unit's
 value and slope, hence all its zero crossings inside the interval at once. The intervals are cut there.
 Forward passes: one per site per batch of intervals, instead of one per boundary as in the walk of
 :func:`nacscope.analysis.segments.count_regions_exact` (the same counts and crossings, see the tests).
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nacscope.analysis.segments import SegmentRegions, _jvp, _prepare
+from nacscope.analysis.segments import SegmentRegions, preactivations_and_slopes, prepare_network
 from nacscope.codes.capture import Site
 from nacscope.errors import OptionError
 from nacscope.progress import Progress, report
@@ -64,7 +64,7 @@ def count_regions_batched(
     """
     if x0.shape != x1.shape:
         raise OptionError(f"segment ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
-    net, sites = _prepare(model, x0[:1], sites, layers)
+    net, sites = prepare_network(model, x0[:1], sites, layers)
     x0, x1 = x0.double(), x1.double()
     v = x1 - x0  # (P, ...)
     p = len(x0)
@@ -83,7 +83,7 @@ def count_regions_batched(
             s_, l_, h_ = seg[a : a + batch], lo[a : a + batch], hi[a : a + batch]
             m = torch.from_numpy((l_ + h_) / 2)  # (B,)
             idx = torch.from_numpy(s_)
-            z, dz = _jvp(net, sites, x0[idx] + m.view(shape) * v[idx], v[idx])  # (B, U) all sites
+            z, dz = preactivations_and_slopes(net, sites, x0[idx] + m.view(shape) * v[idx], v[idx])  # (B, U) all sites
             z, dz = z[:, offs[k] : offs[k + 1]].numpy(), dz[:, offs[k] : offs[k + 1]].numpy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 roots = np.where(dz != 0, m.numpy()[:, None] - z / dz, np.inf)  # (B, U)
