@@ -16,10 +16,10 @@ from nacscope.errors import OptionError
 
 
 def _model_label(path: Path) -> str:
-    """A short name for a checkpoint: the run folder for ``RUN/last.pt``, else the file stem."""
+    """A short name for a checkpoint: the folder for ``RUN/last.pt`` or ``ZOO/model.pt``, else the file stem."""
     if path.is_dir():
         return path.name
-    return path.parent.name if path.name == "last.pt" else path.stem
+    return path.parent.name if path.name in ("last.pt", "model.pt") else path.stem
 
 
 @app.command("regions")
