@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from nacscope._files import check_output
-from nacscope.cli._common import console, err_console, one_line_errors
+from nacscope.cli._common import console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt, load_data, input_shape, load_source, normalizer
 from nacscope.errors import OptionError
