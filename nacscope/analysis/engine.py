@@ -24,7 +24,8 @@ from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_com
 from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_histogram
 from nacscope.analysis.regions import cumulative_distinct, region_stats
 from nacscope.analysis.retrieval import RANKS
-from nacscope.analysis.scale import MAX_PAIRS, nn_row_count, subset_retrieval
+from nacscope.analysis import scale
+from nacscope.analysis.scale import nn_row_count, subset_retrieval
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.progress import Progress, prefixed
 
@@ -134,7 +135,7 @@ def analyze_retrieval(
     mask = cs.query_mask
     split = "query" if mask is not None and mask.any() and (~mask).any() else "leave-one-out"
     params = {"v": ALGORITHM_VERSION, "what": "retrieval", "layer": name, "rank": rank, "R": R, "k": k,
-              "radius": radius, "knn_k": knn_k, "split": split, "max_pairs": MAX_PAIRS}
+              "radius": radius, "knn_k": knn_k, "split": split, "max_pairs": scale.MAX_PAIRS}
 
     def compute():
         sub = subset_retrieval(cs, name, R=R, ks=(k,), radius=radius, knn_k=knn_k, rank=rank,

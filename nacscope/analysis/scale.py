@@ -38,8 +38,10 @@ MIN_QUERIES = 200
 SUBSET_SEED = 0
 
 
-def subset_size(n_queries: int, n_gallery: int, max_pairs: int = MAX_PAIRS, min_queries: int = MIN_QUERIES) -> int:
+def subset_size(n_queries: int, n_gallery: int, max_pairs: int | None = None, min_queries: int | None = None) -> int:
     """How many of ``n_queries`` queries to rank against ``n_gallery`` items within ``max_pairs`` pairs."""
+    max_pairs = MAX_PAIRS if max_pairs is None else int(max_pairs)
+    min_queries = MIN_QUERIES if min_queries is None else int(min_queries)
     if n_queries * n_gallery <= max_pairs:
         return n_queries
     return min(n_queries, max(min_queries, max_pairs // max(1, n_gallery)))
@@ -76,7 +78,7 @@ class SubsetRetrieval:
 
 def subset_retrieval(
     cs: "CodeSet", layer: str, *, R: int | None = 1000, ks: Sequence[int] = (100,), radius: int = 2,
-    knn_k: int = 10, rank: str = "hamming", max_pairs: int = MAX_PAIRS, seed: int = SUBSET_SEED,
+    knn_k: int = 10, rank: str = "hamming", max_pairs: int | None = None, seed: int = SUBSET_SEED,
     progress: Progress | None = None,
 ) -> SubsetRetrieval | None:
     """Retrieval metrics of one layer, on a seeded query subset when the file is large (see the module doc).
@@ -111,6 +113,8 @@ def subset_retrieval(
     return SubsetRetrieval(res, split, rows, len(cand), int(gallery.sum()), seed)
 
 
-def nn_row_count(n: int, nn_rows: int, max_pairs: int = MAX_PAIRS, min_rows: int = MIN_QUERIES) -> int:
+def nn_row_count(n: int, nn_rows: int, max_pairs: int | None = None, min_rows: int | None = None) -> int:
     """Samples whose nearest-neighbour statistics are computed among ``n``: at most ``nn_rows``, within ``max_pairs``."""
+    max_pairs = MAX_PAIRS if max_pairs is None else int(max_pairs)
+    min_rows = MIN_QUERIES if min_rows is None else int(min_rows)
     return min(n, int(nn_rows), max(min_rows, max_pairs // max(1, n)))
