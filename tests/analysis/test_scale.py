@@ -4,6 +4,7 @@ data with forced small thresholds, against brute force written from the definiti
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from nacscope.analysis import regions, scale
 from nacscope.analysis.collisions import collision_groups
@@ -126,3 +127,20 @@ def test_engine_records_the_subset(tmp_path, make_codeset, monkeypatch):
                                                     y[gal]), atol=1e-12)
     assert layer["nn_rows"] == 25 * 299 // 300  # nearest-neighbour rows x samples within the same pair budget
     assert any("subset of 25 of 300 queries" in n for n in out["notes"])
+
+
+@pytest.mark.slow
+def test_umap_on_a_recorded_subsample(tmp_path, make_codeset):
+    from nacscope.analysis.projection import umap_embed, umap_projection
+
+    bits, y = _codes_with_duplicates(n=200, seed=6)
+    with CodeSet(make_codeset(tmp_path / "u.h5", {"fc": bits}, y)) as cs:
+        coords, info = umap_projection(cs, "fc", max_samples=80, seed=3, use_cache=False)
+    rows = info["rows"]
+    assert info["params"]["subsample"] == 80 and len(rows) == 80
+    assert np.array_equal(rows, scale.subset_rows(np.arange(200), 80, 3))
+    others = np.setdiff1d(np.arange(200), rows)
+    assert coords.shape == (200, 2) and np.isnan(coords[others]).all() and np.isfinite(coords[rows]).all()
+    # The embedded rows are UMAP of exactly those codes (seeded, single-threaded: deterministic).
+    want = umap_embed(np.packbits(bits[rows], axis=1), packed=True, seed=3)
+    assert np.allclose(coords[rows], want)
