@@ -13,6 +13,8 @@ resident memory (VmHWM) above the inputs. Cases:
   (every metric: full mAP, mAP@1000, tie-aware mAP, P@100, radius-2 precision, PR, 10-NN vote).
 * ``knn-numba``: ``knn.hamming_topk`` (k=10) of the same queries against the whole gallery.
 * ``knn-faiss``: faiss ``IndexBinaryFlat.search`` (k=10) of the same, default threads.
+* ``analyze``: the whole ``analyze_codeset`` (what ``nacscope analyze --json`` runs, no cache) of a
+  one-layer code set of these rows written to a temporary file (not in the default cases).
 
 numba and faiss run on the machine's cores (2 here); both sides get the same cores.
 """
@@ -80,6 +82,22 @@ def child(case: str, a) -> None:
             return index.search(packed[qrows], 10)
 
         report(run, lambda r: {"dist_sum": int(r[0].sum()), "threads": faiss.omp_get_max_threads()})
+    elif case == "analyze":
+        import tempfile
+
+        from nacscope.analysis.engine import analyze_codeset
+        from nacscope.codes.format import CodeSet, CodeSetWriter, LayerSpec
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "codes.h5")
+            with CodeSetWriter(path, [LayerSpec("fc", a.bits, kind="relu")], label_kind="class") as w:
+                for s in range(0, a.rows, 1 << 20):
+                    w.append({"fc": np.unpackbits(packed[s : s + (1 << 20)], axis=1)}, labels=labels[s : s + (1 << 20)])
+            del packed, labels
+            with CodeSet(path) as cs:
+                report(lambda: analyze_codeset(cs, use_cache=False),
+                       lambda r: {"distinct": r["layers"]["fc"]["distinct_patterns"],
+                                  "map": r["retrieval"]["fc"]["map"], "queries": r["retrieval"]["fc"]["n_queries"]})
     else:
         raise SystemExit(f"unknown case {case}")
 

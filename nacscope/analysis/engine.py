@@ -151,6 +151,8 @@ def analyze_retrieval(
             "n_gallery": sub.n_gallery,
             "query_subset": sub.subset,
             "map": summary["map"],
+            "map_skip_no_relevant": summary["map_skip_no_relevant"],
+            "queries_without_relevant": summary["queries_without_relevant"],
             f"map_at_{R}": summary[f"map_at_{res.R}"],
             "tie_aware_map": summary["tie_aware_map"],
             f"precision_at_{k}": summary[f"precision_at_{res.ks[0]}"],

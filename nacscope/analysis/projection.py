@@ -87,7 +87,7 @@ def umap_projection(
         ``params["subsample"]`` is M (and part of the stored projection's key).
     """
     from nacscope.analysis.scale import subset_rows
-    from nacscope.codes.cache import read_projection, write_projection
+    from nacscope.codes.cache import projection_attrs, read_projection, write_projection
 
     if cs.n_samples == 0:
         raise OptionError(f"{cs.path.name} has no samples to project")
@@ -114,7 +114,7 @@ def umap_projection(
     if use_cache:
         coords = read_projection(cs, name, params)
         if coords is not None:
-            stored = cs.f["projections"][name].attrs.get("trustworthiness")
+            stored = (projection_attrs(cs, name) or {}).get("trustworthiness")
             return coords, {"name": name, "params": params, "trustworthiness": None if stored is None else float(stored),
                             "cached": True, "rows": rows}
     packed = "layer" in source
