@@ -56,6 +56,20 @@ def _purity(labels: np.ndarray, members: np.ndarray) -> float:
     return float(lab.astype(np.int64).sum(axis=0).max() / len(lab))
 
 
+def _class_purity(labels: np.ndarray, group: np.ndarray, multi: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(len(multi),) majority-label fraction of each group ``multi[i]``, for (N,) class labels, vectorised."""
+    pos = np.full(len(sizes), -1, dtype=np.int64)
+    pos[multi] = np.arange(len(multi))
+    rows = np.flatnonzero(pos[group] >= 0)  # samples in a group of size >= 2
+    g = pos[group[rows]]
+    lab = labels[rows].astype(np.int64)
+    lab -= lab.min(initial=0)
+    pair, counts = np.unique(g * (int(lab.max(initial=0)) + 1) + lab, return_counts=True)
+    best = np.zeros(len(multi), dtype=np.int64)
+    np.maximum.at(best, pair // (int(lab.max(initial=0)) + 1), counts)
+    return best / sizes[multi]
+
+
 def collision_groups(packed: np.ndarray, labels: np.ndarray | None = None) -> CollisionReport:
     """Find the groups of samples with identical codes.
 
@@ -68,13 +82,17 @@ def collision_groups(packed: np.ndarray, labels: np.ndarray | None = None) -> Co
     multi = np.flatnonzero(sizes > 1)
     order = np.argsort(group, kind="stable")  # rows grouped, ascending within each group
     starts = np.concatenate([[0], np.cumsum(sizes)])
+    # Largest first, ties by first member (groups are numbered by first appearance: by first member).
+    multi = multi[np.lexsort((multi, -sizes[multi]))]
     groups = [order[starts[g] : starts[g + 1]] for g in multi]
-    groups.sort(key=lambda m: (-len(m), int(m[0])))
-    gsizes = np.array([len(m) for m in groups], dtype=np.int64)
+    gsizes = sizes[multi].astype(np.int64)
     purity = mixed = None
     if labels is not None:
         labels = np.asarray(labels)
-        purity = np.array([_purity(labels, m) for m in groups], dtype=np.float64)
+        if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
+            purity = _class_purity(labels, group, multi, sizes)
+        else:
+            purity = np.array([_purity(labels, m) for m in groups], dtype=np.float64)
         mixed = purity < 1.0
     return CollisionReport(n, group, groups, gsizes, purity, mixed)
 

@@ -23,7 +23,9 @@ from nacscope.analysis.bits import bit_health, bit_health_summary
 from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
 from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_histogram
 from nacscope.analysis.regions import cumulative_distinct, region_stats
-from nacscope.analysis.retrieval import RANKS, codeset_retrieval
+from nacscope.analysis.retrieval import RANKS
+from nacscope.analysis import scale
+from nacscope.analysis.scale import nn_row_count, subset_retrieval
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.progress import Progress, prefixed
 
@@ -73,8 +75,9 @@ def analyze_layer(
     nn_rows = int(nn_rows)
     if nn_rows < 1:
         raise OptionError(f"nn_rows must be >= 1, got {nn_rows}")
+    nn_rows = nn_row_count(cs.n_samples, nn_rows)  # within MAX_PAIRS pairs on large files
     params = {"v": ALGORITHM_VERSION, "what": "layer", "layer": name, "units": info.units, "radii": list(NEAR_RADII),
-              "nn_rows": min(nn_rows, cs.n_samples)}
+              "nn_rows": nn_rows}
 
     def compute():
         packed = cs.packed(name)
@@ -132,19 +135,21 @@ def analyze_retrieval(
     mask = cs.query_mask
     split = "query" if mask is not None and mask.any() and (~mask).any() else "leave-one-out"
     params = {"v": ALGORITHM_VERSION, "what": "retrieval", "layer": name, "rank": rank, "R": R, "k": k,
-              "radius": radius, "knn_k": knn_k, "split": split}
+              "radius": radius, "knn_k": knn_k, "split": split, "max_pairs": scale.MAX_PAIRS}
 
     def compute():
-        res = codeset_retrieval(cs, name, R=R, ks=(k,), radius=radius, knn_k=knn_k, rank=rank,
-                                progress=prefixed(progress, f"{name} retrieval"))
-        assert res is not None
+        sub = subset_retrieval(cs, name, R=R, ks=(k,), radius=radius, knn_k=knn_k, rank=rank,
+                               progress=prefixed(progress, f"{name} retrieval"))
+        assert sub is not None
+        res = sub.result
         summary = res.summary()
         # Stable names for the JSON whatever the gallery size (R and k are clipped to it).
         summary = {
             "rank": summary["rank"],
             "split": split,
             "n_queries": summary["n_queries"],
-            "n_gallery": int(cs.n_samples - (summary["n_queries"] if split == "query" else 1)),
+            "n_gallery": sub.n_gallery,
+            "query_subset": sub.subset,
             "map": summary["map"],
             "map_skip_no_relevant": summary["map_skip_no_relevant"],
             "queries_without_relevant": summary["queries_without_relevant"],
@@ -157,9 +162,8 @@ def analyze_retrieval(
             "mean_relevant": summary["mean_relevant"],
             "notes": res.notes,
         }
-        query_rows = np.flatnonzero(mask) if split == "query" else np.arange(cs.n_samples)
         arrays = {"ap": res.ap, "ap_at_r": res.ap_at_r, "tie_ap": res.tie_ap, "knn_correct": res.knn_correct,
-                  "query_rows": query_rows, "pr_precision": res.pr_precision, "pr_recall": res.pr_recall}
+                  "query_rows": sub.query_rows, "pr_precision": res.pr_precision, "pr_recall": res.pr_recall}
         return summary, arrays
 
     return cached_or_compute(cs, cache_key("retrieval", name), params, use_cache, compute)
@@ -252,6 +256,10 @@ def analyze_codeset(
             res = analyze_retrieval(cs, name, rank=rank, use_cache=use_cache, progress=progress)
             assert res is not None
             out["retrieval"][name] = res[0]
+            if res[0].get("query_subset"):
+                qs = res[0]["query_subset"]
+                notes.append(f"{name}: retrieval on a seeded random subset of {qs['n_queries']} of {qs['of']} queries "
+                             f"(gallery: {qs['gallery']})")
         if rank == "dot":
             notes.append("retrieval ranked by the dot product of {0,1} codes (the NAC authors' protocol)")
         else:

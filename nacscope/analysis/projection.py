@@ -70,7 +70,7 @@ def trustworthiness(x: np.ndarray, coords: np.ndarray, *, packed: bool, n_neighb
 
 def umap_projection(
     cs: "CodeSet", layer: str | None = None, *, features: str | None = None, seed: int = 0, n_neighbors: int = 15,
-    min_dist: float = 0.1, use_cache: bool = True, progress: Progress | None = None,
+    min_dist: float = 0.1, use_cache: bool = True, progress: Progress | None = None, max_samples: int | None = None,
 ) -> tuple[np.ndarray, dict]:
     """UMAP of a layer's codes (or of stored features), stored in the file.
 
@@ -78,10 +78,15 @@ def umap_projection(
         cs: an open code set.
         layer: layer whose packed bits are projected (the last layer if both this and ``features`` are None).
         features: name of stored features to project instead (``""`` for the default ones).
+        max_samples: above this many samples, UMAP embeds a seeded random subsample of this size
+            (:func:`nacscope.analysis.scale.subset_rows` with ``seed``); the other rows get NaN.
 
     Returns:
-        ``(coords (N, 2) float32, info)`` with ``info = {"name", "params", "trustworthiness", "cached"}``.
+        ``(coords (N, 2) float32, info)`` with ``info = {"name", "params", "trustworthiness", "cached",
+        "rows"}``: ``rows`` the (M,) embedded rows (all N without a subsample); with a subsample
+        ``params["subsample"]`` is M (and part of the stored projection's key).
     """
+    from nacscope.analysis.scale import subset_rows
     from nacscope.codes.cache import projection_attrs, read_projection, write_projection
 
     if cs.n_samples == 0:
@@ -101,22 +106,32 @@ def umap_projection(
     name = projection_name(source.get("layer"), source.get("features"))
     params = {"method": "umap", **source, "seed": int(seed), "n_neighbors": int(n_neighbors),
               "min_dist": float(min_dist), "init": "random"}
+    n = cs.n_samples
+    sub = max_samples is not None and n > int(max_samples)
+    rows = subset_rows(np.arange(n), int(max_samples), seed) if sub else np.arange(n)
+    if sub:  # the key of a full projection stays as it was
+        params["subsample"] = int(len(rows))
     if use_cache:
         coords = read_projection(cs, name, params)
         if coords is not None:
             stored = (projection_attrs(cs, name) or {}).get("trustworthiness")
             return coords, {"name": name, "params": params, "trustworthiness": None if stored is None else float(stored),
-                            "cached": True}
+                            "cached": True, "rows": rows}
     packed = "layer" in source
     x = cs.packed(layer) if packed else cs.features(source["features"]).astype(np.float32)
+    x = x[rows] if sub else x
     if progress is not None:
-        progress(0, 2, f"UMAP of {name}")
-    coords = umap_embed(x, packed=packed, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
+        progress(0, 2, f"UMAP of {name}" + (f" (subsample of {len(rows)} of {n})" if sub else ""))
+    emb = umap_embed(x, packed=packed, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
     if progress is not None:
         progress(1, 2, "trustworthiness")
-    tw = trustworthiness(x, coords, packed=packed)
+    tw = trustworthiness(x, emb, packed=packed)
+    coords = emb
+    if sub:
+        coords = np.full((n, 2), np.nan, dtype=np.float32)
+        coords[rows] = emb
     if use_cache:
         write_projection(cs, name, coords, params, trustworthiness=tw)
     if progress is not None:
         progress(2, 2, "done")
-    return coords, {"name": name, "params": params, "trustworthiness": tw, "cached": False}
+    return coords, {"name": name, "params": params, "trustworthiness": tw, "cached": False, "rows": rows}
