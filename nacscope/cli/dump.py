@@ -51,7 +51,8 @@ def load_source(
     image_size: int | None,
 ) -> tuple["nn.Module", dict]:
     """The model to study: a checkpoint (nacscope or authors' format) or a seeded random init."""
-    from nacscope.nets import ARCHS, load_checkpoint, random_init as make_random
+    from nacscope.nets import ARCHS, ModelSource
+    from nacscope.nets.source import load
 
     if random_init:
         if checkpoint is not None:
@@ -64,16 +65,19 @@ def load_source(
             raise OptionError(f"--bits must be >= 1, got {bits}")
         if in_channels is None or image_size is None:
             raise OptionError("--random-init needs the input shape: give --dataset")
-        model = make_random(arch, bits, seed, in_channels, image_size)
-        meta = {"format": "random-init", "arch": arch, "bits": bits, "seed": seed, "sha256": "",
-                "path": f"random-init:{arch}:{bits}:seed={seed}", "mean": None, "std": None,
-                "model_config": {"arch": arch, "bits": bits, "in_channels": in_channels, "image_size": image_size}}
-        return model, meta
+        source = ModelSource.random_init(arch, bits, seed, in_channels, image_size)
+        meta = {"format": "random-init", "arch": source.arch, "bits": bits, "seed": seed, "sha256": "",
+                "path": source.describe(), "mean": None, "std": None, "source": source,
+                "model_config": {"arch": source.arch, "bits": bits, "in_channels": in_channels,
+                                 "image_size": image_size}}
+        return source.build(), meta
     if checkpoint is None:
         raise OptionError("give a CHECKPOINT, or --random-init --arch A --bits D for an untrained baseline")
     if bits is not None:
         raise OptionError("--bits is for --random-init; a checkpoint records its own code length")
-    return load_checkpoint(checkpoint, arch=arch)
+    source, model, meta = load(checkpoint, arch=arch)
+    meta["source"] = source
+    return model, meta
 
 
 def input_shape(meta: dict, data: "ImageData | None") -> tuple[int, int]:
@@ -95,22 +99,12 @@ def input_shape(meta: dict, data: "ImageData | None") -> tuple[int, int]:
 
 
 def normalizer(meta: dict, data: "ImageData"):
-    """The checkpoint's normalisation when it records one that fits the data, else the dataset's."""
-    import torch
+    """The checkpoint's normalisation when it records one that fits the data, else the dataset's.
 
-    mean, std = meta.get("mean"), meta.get("std")
-    if mean and std and len(mean) == data.channels:
-        m = tuple(float(v) for v in mean)
-        s = tuple(float(v) for v in std)
-    else:
-        m, s = tuple(data.mean), tuple(data.std)
-
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        mt = torch.tensor(m, device=x.device).view(1, -1, 1, 1)
-        st = torch.tensor(s, device=x.device).view(1, -1, 1, 1)
-        return (x.float() / 255.0 - mt) / st  # (B, C, H, W)
-
-    return normalize, {"mean": list(m), "std": list(s)}
+    Returns ``(normalize, {"mean", "std"})``; ``meta["source"]`` becomes the fitted :class:`ModelSource`."""
+    source = meta["source"].fit(data)
+    meta["source"] = source
+    return source.normalizer(), {"mean": list(source.mean), "std": list(source.std)}
 
 
 def _trace(model, shape: tuple[int, int], normalize=None, data=None):
@@ -253,6 +247,7 @@ def dump_cmd(
         "split": split,
         "checkpoint": meta.get("path", str(checkpoint)),
         "checkpoint_sha256": meta.get("sha256", ""),
+        "model_source": meta["source"].to_json(),
         "config": {
             "arch": meta.get("arch"), "bits": meta.get("bits"), "source_format": meta.get("format"),
             "layers": layers or ["(default)"], "protocol": protocol, "queries_per_class": queries_per_class,
