@@ -43,6 +43,8 @@ from nacscope.errors import CodeSetError, OptionError
 
 FORMAT_NAME = "nacscope.codeset"
 FORMAT_VERSION = 1
+#: Minor version: additions older readers can ignore (1: the ``model_source`` root attribute).
+FORMAT_MINOR = 1
 LAYER_KINDS = ("relu", "code", "imported", "other")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:#]+$")
 
@@ -199,6 +201,7 @@ class CodeSetWriter:
         root = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
+            "format_minor": FORMAT_MINOR,
             "nacscope_version": __version__,
             "created": _now(),
             "complete": False,
