@@ -28,6 +28,7 @@ import numpy as np
 
 from nacscope._files import atomic_write, save_png
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 MODELS = ("nac", "simclr", "random")
 TITLES = {"nac": "NAC", "simclr": "SimCLR", "random": "random init"}
@@ -160,7 +161,7 @@ def load_demo_model(settings: DemoSettings, name: str, ckpt: Path | None):
 
 
 def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Path, *, force: bool,
-                  progress: Callable[[int, int, int], None] | None = None) -> tuple[Path, bool]:
+                  progress: Progress | None = None) -> tuple[Path, bool]:
     """Dump every ReLU site and the code layer of the whole dataset; reuse a dump of the same model."""
     from nacscope.codes import CodeSet
     from nacscope.codes.capture import list_sites, select_sites
@@ -202,7 +203,7 @@ def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Pat
 
 
 # -------------------------------------------------------------------------------------------- analyse
-def analyse(path: Path, progress: Callable[[int, int, str], None] | None = None) -> dict:
+def analyse(path: Path, progress: Progress | None = None) -> dict:
     """``analyze_codeset`` of every layer (regions, collisions, retrieval; cached in the file), plus the
     probes of the code layer only (probes of the 256-unit layers cost ~10x more and say little more)."""
     from nacscope.analysis import analyze_codeset
@@ -373,8 +374,8 @@ def run_demo(
     force: bool = False,
     console=None,
     log: Log = print,
-    dump_progress: Callable[[str], Callable[[int, int, int], None] | None] | None = None,
-    analysis_progress: Callable[[str], Callable[[int, int, str], None] | None] | None = None,
+    dump_progress: Callable[[str], Progress | None] | None = None,
+    analysis_progress: Callable[[str], Progress | None] | None = None,
 ) -> DemoResult:
     """Train, dump, analyse and compare NAC, SimCLR and random init on digits (see the module docstring).
 

@@ -26,11 +26,11 @@ from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_h
 from nacscope.analysis.regions import cumulative_distinct, region_stats
 from nacscope.analysis.retrieval import RANKS, codeset_retrieval
 from nacscope.errors import CodeSetError, OptionError
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-Progress = Callable[[int, int, str], None]
 #: Bumped whenever a computation changes, so that older cached results are recomputed.
 ALGORITHM_VERSION = 1
 NEAR_RADII = (1, 2)

@@ -14,17 +14,17 @@ stratified 80/20 split.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nacscope.analysis.retrieval import hamming_topk, knn_predict
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-Progress = Callable[[int, int, str], None]
 PROTOCOLS = ("fast", "paper")
 
 

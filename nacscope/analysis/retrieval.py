@@ -27,17 +27,17 @@ Conventions (the same in every function here, in ``nacscope analyze`` and in the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from nacscope.analysis.hamming import common_ones, distance_dtype, hamming_distances
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-Progress = Callable[[int, int, str], None]
 RANKS = ("hamming", "dot")
 #: Query rows per block: about this many (query, gallery) pairs are held at once.
 BLOCK_PAIRS = 1 << 22

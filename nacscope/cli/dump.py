@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -11,6 +12,7 @@ import typer
 
 from nacscope._files import check_output
 from nacscope.cli._common import command_line, console, err_console, one_line_errors
+from nacscope.cli._progress import progress_bar
 from nacscope.cli.app import app
 from nacscope.errors import OptionError
 
@@ -102,7 +104,16 @@ def normalizer(meta: dict, data: "ImageData"):
     """The checkpoint's normalisation when it records one that fits the data, else the dataset's.
 
     Returns ``(normalize, {"mean", "std"})``; ``meta["source"]`` becomes the fitted :class:`ModelSource`."""
-    source = meta["source"].fit(data)
+    from nacscope.nets import ModelSource
+
+    source = meta.get("source")
+    if source is None:  # a meta built by hand (a caller's own random init): its mean/std, else the data's
+        c = int((meta.get("model_config") or {}).get("in_channels") or data.channels)
+        source = ModelSource.random_init(str(meta.get("arch") or "mlp"), int(meta.get("bits") or 1), 0, c,
+                                         data.image_size)
+        if meta.get("mean") and meta.get("std"):
+            source = replace(source, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+    source = source.fit(data)
     meta["source"] = source
     return source.normalizer(), {"mean": list(source.mean), "std": list(source.std)}
 
@@ -274,7 +285,7 @@ def dump_cmd(
         if not dist.is_initialized():
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         try:
-            with _progress(rank == 0, len(data) // world) as prog:
+            with progress_bar(rank == 0 and err_console.is_terminal, unit="samples") as prog:
                 stats = dump_distributed(model, dinput, out, sites, device=dev, progress=prog, **kw)
         finally:
             dist.destroy_process_group()
@@ -282,44 +293,10 @@ def dump_cmd(
             return
     else:
         dev = _device(device)
-        with _progress(True, len(data)) as prog:
+        with progress_bar(err_console.is_terminal, unit="samples") as prog:  # no log lines: errors stay one line
             stats = dump_codes(model, dinput, out, sites, device=dev, progress=prog, **kw)
     console.print(
         f"wrote [bold]{stats.path}[/]: {stats.n_samples:,} samples, {len(stats.layers)} layers "
         f"({', '.join(stats.layers[:6])}{', ...' if len(stats.layers) > 6 else ''}), "
         f"{human_bytes(stats.bytes_on_disk)}, {stats.samples_per_s:,.0f} samples/s", highlight=False)
 
-
-class _progress:
-    """A rich progress bar with samples/s and MB written; yields the callback ``dump_codes`` wants."""
-
-    def __init__(self, show: bool, total: int):
-        self.show, self.total = show, total
-
-    def __enter__(self):
-        import time
-
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        if not self.show:
-            return None
-        self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]}"), TimeRemainingColumn(),
-            console=err_console, transient=True,
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task("dumping", total=self.total, rate="", mb="")
-        t0 = time.perf_counter()
-
-        def update(done: int, total: int, nbytes: int) -> None:
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f} samples/s",
-                            mb=f"{nbytes / 1e6:,.1f} MB written")
-
-        return update
-
-    def __exit__(self, *exc):
-        if self.show:
-            self.bar.__exit__(*exc)
-        return False

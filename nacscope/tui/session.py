@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from nacscope.codes.format import CodeSet, LayerInfo, partial_path
 from nacscope.errors import CodeSetError
+from nacscope.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 
 #: Thumbnails are read from the file in blocks of this many rows (and kept, LRU, in memory).
 THUMB_BLOCK = 512
