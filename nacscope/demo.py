@@ -307,7 +307,7 @@ def verdict(rows: list[dict], models: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
     if v is None:
         return "-"
     if isinstance(v, (int, np.integer)):
@@ -318,7 +318,7 @@ def _fmt(v: Any) -> str:
 def comparison_markdown(rows: list[dict], models: tuple[str, ...], n_samples: int, lines: list[str]) -> str:
     head = "| metric | " + " | ".join(TITLES[m] for m in models) + " |"
     sep = "|---|" + "---:|" * len(models)
-    body = [f"| {r['metric']} ({r['better']}) | " + " | ".join(_fmt(r.get(m)) for m in models) + " |"
+    body = [f"| {r['metric']} ({r['better']}) | " + " | ".join(format_value(r.get(m)) for m in models) + " |"
             for r in rows]
     return "\n".join([f"# nacscope demo: {n_samples:,} digits", "", head, sep, *body, "", *[f"- {l}" for l in lines], ""])
 

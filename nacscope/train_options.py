@@ -12,8 +12,6 @@ OPTIMIZERS = ("lars-paper", "lars", "sgd", "adamw")
 #: ``per-view``: two encoder calls, BatchNorm sees one view's batch per call (the authors' step);
 #: ``joint``: one call on all 2B views (faster; BatchNorm over both views mixed: not the same step).
 FORWARDS = ("per-view", "joint")
-#: Under DDP: ``none`` (BatchNorm per rank), ``sync`` (statistics over the global batch of each view).
-BN_MODES = ("none", "sync")
 
 # The authors' step: views forwarded separately, their LARS rule, fp32 (no autocast).
 AUTHORS_STEP: dict[str, Any] = dict(forward="per-view", optimizer="lars-paper", bf16=False)

@@ -127,6 +127,7 @@ def _rank_worker(rank: int, world: int, init_file: str, cases: list[dict], out_d
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_match_one(tmp_path):
     """Each rank holds half the global batch; the mean of the rank losses and the rank gradients / world
     (what DDP's gradient averaging gives) equal the single-process loss and gradients, for NAC and SimCLR."""

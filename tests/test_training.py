@@ -45,6 +45,7 @@ def _assert_same_training_state(a, b):
             assert torch.equal(torch.as_tensor(v), torch.as_tensor(ob[k][name])), (k, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["nac", "simclr"])
 def test_resume_is_bit_exact(tmp_path, objective):
     straight = train(small(objective=objective), tmp_path / "a", progress=False)
@@ -196,3 +197,54 @@ def test_two_process_gloo_training(tmp_path):
     ck = _state(run / "last.pt")
     assert ck["epoch"] == 1 and len(ck["rng"]["aug"]) == 2  # both ranks' generators, for exact resume
     assert sorted(p.name for p in run.iterdir()) == ["config.json", "last.pt", "metrics.jsonl"]
+
+
+def _records(run):
+    """metrics.jsonl without the wall-clock fields."""
+    out = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        r.pop("time", None), r.pop("images_per_s", None)
+        out.append(r)
+    return out
+
+
+@pytest.mark.slow
+def test_bare_resume_keeps_the_runs_own_settings_and_survives_a_kill_between_checkpoints(tmp_path):
+    import shutil
+
+    kw = dict(epochs=3, ckpt_every=1, eval_every=1, log_every=3, hidden=[32])
+    straight = train(small(**kw), tmp_path / "a", progress=False)
+    assert straight.epochs_done == 3
+    b = tmp_path / "b"
+    train(small(stop_after_epochs=1, **kw), b, progress=False)
+    shutil.copy(b / "last.pt", tmp_path / "after1.pt")
+    # a bare --resume: the CLI passes only the options given (none); the defaults (30 epochs, no kept
+    # checkpoints, no evaluation) must not replace the run's own settings
+    train(TrainConfig(stop_after_epochs=1), b, resume=True, explicit={"stop_after_epochs"}, progress=False)
+    assert _state(b / "last.pt")["epoch"] == 2 and (b / "epoch_0002.pt").is_file()
+    # a kill after epoch_0002.pt was written but before last.pt was: last.pt still says epoch 1, and
+    # metrics.jsonl already holds epoch 2's records
+    shutil.copy(tmp_path / "after1.pt", b / "last.pt")
+    messages = []
+    train(TrainConfig(), b, resume=True, explicit=set(), progress=False, on_log=messages.append)
+    assert messages[0] == {"resumed": True, "epoch": 2, "step": 1437 // 128}
+    for name in ("last.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"):
+        _assert_same_training_state(_state(tmp_path / "a" / name), _state(b / name))
+    assert sorted(p.name for p in b.glob("*.pt*")) == sorted(p.name for p in (tmp_path / "a").glob("*.pt*"))
+    assert _records(b) == _records(tmp_path / "a")  # no repeated records, none lost
+    assert [r["epoch"] for r in _records(b) if "eval" in r] == [1, 2, 3]
+
+
+def test_resume_edges(tmp_path):
+    run = tmp_path / "run"
+    train(small(epochs=2, hidden=[16]), run, progress=False)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    done = train(small(), run, resume=True, explicit=set(), progress=False)
+    assert done.already_finished and done.epochs_done == 2
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # nothing changed
+    with pytest.raises(OptionError, match="--epochs 1 is fewer than the 2 epochs"):
+        train(small(epochs=1), run, resume=True, explicit={"epochs"}, progress=False)
+    (run / "config.json").unlink()
+    with pytest.raises(OptionError, match="config.json is missing"):
+        train(small(), run, resume=True, explicit=set(), progress=False)

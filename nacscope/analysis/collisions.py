@@ -95,7 +95,7 @@ def neighbour_stats(
         ``(nn, within)``: (n,) int64 Hamming distance to the nearest other sample (-1 if N == 1), and
         (len(radii), n) int64 number of other samples at distance <= r.
     """
-    from nacscope.analysis.retrieval import _use_numba
+    from nacscope.analysis.knn import use_numba
 
     packed = np.asarray(packed, dtype=np.uint8)
     n = len(packed)
@@ -104,7 +104,7 @@ def neighbour_stats(
     within = np.zeros((len(radii), len(rows)), dtype=np.int64)
     if n < 2:
         return nn, within
-    if _use_numba(backend):
+    if use_numba(backend):
         from nacscope.analysis import _kernels
         from nacscope.analysis.hamming import to_words
 

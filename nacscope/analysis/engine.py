@@ -15,24 +15,21 @@ The JSON keys are documented in ``docs/analysis.md``.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from nacscope.analysis.bits import bit_health, bit_health_summary
+from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
 from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_histogram
 from nacscope.analysis.regions import cumulative_distinct, region_stats
 from nacscope.analysis.retrieval import RANKS, codeset_retrieval
 from nacscope.errors import CodeSetError, OptionError
-from nacscope.progress import Progress
+from nacscope.progress import Progress, prefixed
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-#: Bumped whenever a computation changes, so that older cached results are recomputed.
-ALGORITHM_VERSION = 1
 NEAR_RADII = (1, 2)
 #: Samples whose nearest-neighbour distances are computed (a seeded random subset above this).
 DEFAULT_NN_ROWS = 10000
@@ -40,37 +37,6 @@ RETRIEVAL_R = 1000
 RETRIEVAL_K = 100
 RETRIEVAL_RADIUS = 2
 KNN_K = 10
-
-
-def cache_key(prefix: str, name: str) -> str:
-    """A cache key for a layer: its name with characters outside ``[A-Za-z0-9._-]`` replaced (plus a hash)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    if safe != name:
-        safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
-    return f"{prefix}.{safe}"
-
-
-def _sub(progress: Progress | None, label: str) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total, msg: progress(done, total, f"{label}: {msg}")
-
-
-def _cached_or_compute(cs: "CodeSet", key: str, params: dict, use_cache: bool, compute: Callable[[], tuple[Any, dict]]):
-    """(result, arrays) from the cache when stored with these params, else computed and stored."""
-    from nacscope.codes.cache import read_cached, write_cached
-
-    if use_cache:
-        hit = read_cached(cs, key, params)
-        if hit is not None:
-            return hit["result"], hit["arrays"]
-    result, arrays = compute()
-    if use_cache:
-        try:
-            write_cached(cs, key, params, result, arrays)
-        except CodeSetError:
-            pass  # e.g. another process holds the file open: the result is valid, only not stored
-    return result, arrays
 
 
 def check_layers(cs: "CodeSet", layers: Sequence[str] | None) -> list[str]:
@@ -120,7 +86,7 @@ def analyze_layer(
             rows = np.sort(np.random.default_rng(0).choice(n, nn_rows, replace=False))
         else:
             rows = np.arange(n)
-        nn, within = neighbour_stats(packed, NEAR_RADII, rows=rows, progress=_sub(progress, name))
+        nn, within = neighbour_stats(packed, NEAR_RADII, rows=rows, progress=prefixed(progress, name))
         scale = n / max(1, len(rows))
         near = {
             str(r): {
@@ -129,7 +95,7 @@ def analyze_layer(
             }
             for i, r in enumerate(NEAR_RADII)
         }
-        health = bit_health(packed, info.units, progress=_sub(progress, name))
+        health = bit_health(packed, info.units, progress=prefixed(progress, name))
         valid = nn[nn >= 0]
         summary = {
             "n_samples": n,
@@ -151,7 +117,7 @@ def analyze_layer(
         arrays = {"group_of": rep.group_of, "rates": health["rates"], "nn": nn, "nn_rows": rows}
         return summary, arrays
 
-    return _cached_or_compute(cs, cache_key("layer", name), params, use_cache, compute)
+    return cached_or_compute(cs, cache_key("layer", name), params, use_cache, compute)
 
 
 def analyze_retrieval(
@@ -170,7 +136,7 @@ def analyze_retrieval(
 
     def compute():
         res = codeset_retrieval(cs, name, R=R, ks=(k,), radius=radius, knn_k=knn_k, rank=rank,
-                                progress=_sub(progress, f"{name} retrieval"))
+                                progress=prefixed(progress, f"{name} retrieval"))
         assert res is not None
         summary = res.summary()
         # Stable names for the JSON whatever the gallery size (R and k are clipped to it).
@@ -180,6 +146,8 @@ def analyze_retrieval(
             "n_queries": summary["n_queries"],
             "n_gallery": int(cs.n_samples - (summary["n_queries"] if split == "query" else 1)),
             "map": summary["map"],
+            "map_skip_no_relevant": summary["map_skip_no_relevant"],
+            "queries_without_relevant": summary["queries_without_relevant"],
             f"map_at_{R}": summary[f"map_at_{res.R}"],
             "tie_aware_map": summary["tie_aware_map"],
             f"precision_at_{k}": summary[f"precision_at_{res.ks[0]}"],
@@ -194,7 +162,7 @@ def analyze_retrieval(
                   "query_rows": query_rows, "pr_precision": res.pr_precision, "pr_recall": res.pr_recall}
         return summary, arrays
 
-    return _cached_or_compute(cs, cache_key("retrieval", name), params, use_cache, compute)
+    return cached_or_compute(cs, cache_key("retrieval", name), params, use_cache, compute)
 
 
 def analyze_cumulative(
@@ -214,7 +182,7 @@ def analyze_cumulative(
         full = cumulative_distinct(cs, None, group_of=group_of, progress=progress)
         return {name: {k: st[k] for k in keys} for name, st in full.items()}, {}
 
-    full = _cached_or_compute(cs, "cumulative", params, use_cache, compute)[0]
+    full = cached_or_compute(cs, "cumulative", params, use_cache, compute)[0]
     return {name: full[name] for name in layers}
 
 
@@ -329,6 +297,6 @@ def compare_codesets(
     for p, names in zip(paths, per_file):  # one file open at a time (the same file may be named twice)
         with CodeSet(p) as cs:
             results.append(analyze_codeset(cs, names, rank=rank, use_cache=use_cache, nn_rows=nn_rows,
-                                           progress=_sub(progress, cs.path.name)))
+                                           progress=prefixed(progress, cs.path.name)))
     rows = [list(t) for t in zip(*per_file)]
     return {"files": [str(p) for p in paths], "layers": rows, "results": results}

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nacscope.analysis.retrieval import hamming_topk, knn_predict
+from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
+from nacscope.analysis.knn import hamming_topk
+from nacscope.analysis.metrics import knn_predict
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
 
@@ -138,8 +140,6 @@ def analyze_probes(cs: "CodeSet", layer: str, *, k: int = 10, protocol: str = "f
         ``{"train", "test", "logistic_codes", "knn_codes", "knn_k", "linear_features", "features",
         "protocol"}``; ``linear_features`` is None when the file stores no features.
     """
-    from nacscope.analysis.engine import ALGORITHM_VERSION, _cached_or_compute, cache_key
-
     labels = cs.labels()
     if labels is None or labels.ndim != 1:
         raise OptionError("probes need class labels (one class per sample)")
@@ -170,4 +170,4 @@ def analyze_probes(cs: "CodeSet", layer: str, *, k: int = 10, protocol: str = "f
                                                   progress=progress)
         return out, {}
 
-    return _cached_or_compute(cs, cache_key("probes", layer), params, use_cache, compute)[0]
+    return cached_or_compute(cs, cache_key("probes", layer), params, use_cache, compute)[0]

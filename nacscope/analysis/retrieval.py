@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from nacscope.analysis.hamming import common_ones, distance_dtype, hamming_distances
+from nacscope.analysis.knn import BACKENDS, BLOCK_PAIRS, check_pair, hamming_topk, neighbours, use_numba
+from nacscope.analysis.metrics import check_labels, harmonic_numbers, knn_predict, relevance, tie_aware_ap_from_histograms
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
 
@@ -39,28 +41,18 @@ if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
 RANKS = ("hamming", "dot")
-#: Query rows per block: about this many (query, gallery) pairs are held at once.
-BLOCK_PAIRS = 1 << 22
+
+
+__all__ = [  # the names defined here, and those of .metrics and .knn re-exported for existing callers
+    "BACKENDS", "RANKS", "RetrievalResult", "average_precision_per_query", "codeset_retrieval", "hamming_topk",
+    "knn_accuracy", "knn_predict", "mean_average_precision", "neighbours", "pr_curve", "precision_at_k",
+    "precision_within_radius", "relevance", "retrieval_metrics", "tie_aware_ap_from_histograms", "use_numba",
+]
 
 
 # --------------------------------------------------------------------------------------------------
-# relevance and ranking keys
+# ranking keys
 # --------------------------------------------------------------------------------------------------
-def _check_labels(q_labels: np.ndarray, g_labels: np.ndarray) -> None:
-    if q_labels.ndim != g_labels.ndim or q_labels.shape[1:] != g_labels.shape[1:]:
-        raise OptionError(f"query and gallery labels differ in shape: {q_labels.shape} vs {g_labels.shape}")
-
-
-def relevance(q_labels: np.ndarray, g_labels: np.ndarray) -> np.ndarray:
-    """(Q, G) bool: same class label, or (multi-hot, 2-D labels) at least one shared label."""
-    q_labels, g_labels = np.asarray(q_labels), np.asarray(g_labels)
-    _check_labels(q_labels, g_labels)
-    if q_labels.ndim == 1:
-        return q_labels[:, None] == g_labels[None, :]
-    shared = q_labels.astype(np.float32) @ g_labels.astype(np.float32).T  # (Q, G) shared-label counts
-    return shared > 0.5
-
-
 def _ranking_key(q: np.ndarray, g: np.ndarray, rank: str, n_bits: int) -> np.ndarray:
     """(Q, G) integer key, ascending = better: Hamming distance, or n_bits - common ones."""
     if rank == "hamming":
@@ -68,90 +60,6 @@ def _ranking_key(q: np.ndarray, g: np.ndarray, rank: str, n_bits: int) -> np.nda
     if rank == "dot":
         return (np.asarray(n_bits, dtype=distance_dtype(n_bits)) - common_ones(q, g)).astype(distance_dtype(n_bits))
     raise OptionError(f"rank must be one of {RANKS}, got {rank!r}")
-
-
-def _check_pair(q: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    q, g = np.asarray(q, dtype=np.uint8), np.asarray(g, dtype=np.uint8)
-    if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
-        raise OptionError(f"query and gallery codes must be packed rows of one width, got {q.shape} and {g.shape}")
-    if len(g) == 0:
-        raise OptionError("the gallery is empty")
-    return q, g
-
-
-def _harmonic(n: int) -> np.ndarray:
-    """H[0..n]: H[m] = sum_{i=1..m} 1/i (float64)."""
-    h = np.zeros(n + 1)
-    np.cumsum(1.0 / np.arange(1, n + 1), out=h[1:])
-    return h
-
-
-def tie_aware_ap_from_histograms(counts: np.ndarray, rel_counts: np.ndarray, harmonic: np.ndarray | None = None) -> np.ndarray:
-    """Expected AP per query when tied items are ordered at random (McSherry & Najork's closed form).
-
-    Args:
-        counts: (Q, K) items per ranking-key value (ascending key = better rank).
-        rel_counts: (Q, K) relevant items per key value.
-        harmonic: H[0..G] (see :func:`_harmonic`), computed if None.
-
-    Returns:
-        (Q,) float64; 0 for a query without relevant items.
-    """
-    counts = counts.astype(np.float64)
-    r = rel_counts.astype(np.float64)
-    c = np.cumsum(counts, axis=1) - counts  # items ranked before each group
-    rc = np.cumsum(r, axis=1) - r  # relevant items before each group
-    if harmonic is None:
-        harmonic = _harmonic(int(counts.sum(axis=1).max(initial=0)))
-    ci, ti = c.astype(np.int64), counts.astype(np.int64)
-    s0 = harmonic[ci + ti] - harmonic[ci]  # sum_{i=1..t} 1/(c+i)
-    s1 = counts - (c + 1.0) * s0  # sum_{i=1..t} (i-1)/(c+i)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        coef = np.where(counts > 1, (r - 1.0) / (counts - 1.0), 0.0)
-        contrib = np.where(r > 0, (r / np.maximum(counts, 1.0)) * ((rc + 1.0) * s0 + coef * s1), 0.0)
-    n_rel = r.sum(axis=1)
-    return np.where(n_rel > 0, contrib.sum(axis=1) / np.maximum(n_rel, 1.0), 0.0)
-
-
-def knn_predict(neighbour_labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
-    """The label that wins the vote of each query's neighbours (ties: the smallest label id).
-
-    Args:
-        neighbour_labels: (Q, k) class ids, or (Q, k, C) multi-hot (each neighbour votes for all its labels).
-        n_classes: number of classes (class ids only; inferred if None).
-
-    Returns:
-        (Q,) int64 predicted label ids.
-    """
-    lab = np.asarray(neighbour_labels)
-    if lab.ndim == 3:
-        return lab.astype(np.int64).sum(axis=1).argmax(axis=1)
-    q = len(lab)
-    c = int(n_classes if n_classes is not None else lab.max(initial=0) + 1)
-    offs = np.arange(q)[:, None] * c + lab.astype(np.int64)  # (Q, k)
-    return np.bincount(offs.ravel(), minlength=q * c).reshape(q, c).argmax(axis=1)
-
-
-_NUMBA: bool | None = None
-BACKENDS = ("auto", "numba", "numpy")
-
-
-def _use_numba(backend: str) -> bool:
-    """Whether to run the compiled kernels (``backend`` "auto" uses them when numba imports)."""
-    global _NUMBA
-    if backend not in BACKENDS:
-        raise OptionError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "numpy":
-        return False
-    if _NUMBA is None:
-        try:
-            import nacscope.analysis._kernels  # noqa: F401
-            _NUMBA = True
-        except ImportError:
-            _NUMBA = False
-    if backend == "numba" and not _NUMBA:
-        raise OptionError("the numba backend needs numba: pip install numba")
-    return _NUMBA
 
 
 def _rank_block_numpy(q, g, q_labels, g_labels, self_offset: int, rank: str, n_bits: int, R: int,
@@ -260,6 +168,9 @@ class RetrievalResult:
             "rank": self.rank,
             "n_queries": self.n_queries,
             "map": mean(self.ap),
+            # the NAC authors' averaging: queries with no relevant gallery item are left out (multi-label sets)
+            "map_skip_no_relevant": mean(self.ap[self.n_relevant > 0]),
+            "queries_without_relevant": int(np.sum(self.n_relevant == 0)),
             f"map_at_{self.R}": mean(self.ap_at_r),
             "tie_aware_map": mean(self.tie_ap),
             **{f"precision_at_{k}": mean(v) for k, v in self.precision_at_k.items()},
@@ -303,9 +214,9 @@ def retrieval_metrics(
         backend: "numba" (compiled counting-sort kernel), "numpy" (radix argsort of (B, G) blocks), or
             "auto" (numba when it imports).
     """
-    q, g = _check_pair(q_packed, g_packed)
+    q, g = check_pair(q_packed, g_packed)
     q_labels, g_labels = np.asarray(q_labels), np.asarray(g_labels)
-    _check_labels(q_labels, g_labels)
+    check_labels(q_labels, g_labels)
     if len(q_labels) != len(q) or len(g_labels) != len(g):
         raise OptionError("labels must have one row per code")
     if rank not in RANKS:
@@ -320,7 +231,7 @@ def retrieval_metrics(
     R_eff = n_cand if R is None else max(1, min(int(R), n_cand))
     ks_eff = tuple(sorted({max(1, min(int(k), n_cand)) for k in ks}))
     knn_k = max(1, min(int(knn_k), n_cand))
-    harmonic = _harmonic(n_g)
+    harmonic = harmonic_numbers(n_g)
 
     ap = np.zeros(n_q)
     ap_r = np.zeros(n_q)
@@ -335,7 +246,7 @@ def retrieval_metrics(
     if not multihot and min(q_labels.min(initial=0), g_labels.min(initial=0)) < 0:
         raise OptionError("class labels must be non-negative integers")
     n_classes = 0 if multihot else int(max(q_labels.max(initial=0), g_labels.max(initial=0))) + 1
-    if _use_numba(backend):
+    if use_numba(backend):
         rank_block = _numba_ranker(q, g, q_labels, g_labels, exclude_self, rank, n_bits, R_eff, ks_eff, knn_k)
         block = max(1, min(n_q, 4096))
     else:
@@ -440,102 +351,6 @@ def knn_accuracy(query_packed, gallery_packed, query_labels, gallery_labels, k: 
     res = retrieval_metrics(query_packed, gallery_packed, query_labels, gallery_labels, knn_k=k, rank=rank,
                             exclude_self=exclude_self)
     return float(np.mean(res.knn_correct))
-
-
-# --------------------------------------------------------------------------------------------------
-# k nearest neighbours
-# --------------------------------------------------------------------------------------------------
-def _topk_torch(q: np.ndarray, g: np.ndarray, k: int, exclude_self: bool, device: str, idx: np.ndarray,
-                dist: np.ndarray, progress: Progress | None) -> None:
-    """k-NN by a +-1 matrix product on a torch device; ties by index through the key d * G + j."""
-    import torch
-
-    n_g, n_bits = len(g), 8 * q.shape[1]
-    gb = torch.from_numpy(np.unpackbits(g, axis=1)).to(device=device, dtype=torch.float32) * 2 - 1  # (G, D)
-    cols = torch.arange(n_g, device=device)
-    block = max(1, min(len(q), BLOCK_PAIRS // max(1, n_g)))
-    for s in range(0, len(q), block):
-        e = min(len(q), s + block)
-        qb = torch.from_numpy(np.unpackbits(q[s:e], axis=1)).to(device=device, dtype=torch.float32) * 2 - 1
-        d = torch.round((n_bits - qb @ gb.T) / 2).to(torch.int64)  # (B, G) exact: integers below 2**24
-        if exclude_self:
-            r = torch.arange(e - s, device=device)
-            d[r, s + r] = n_bits + 1
-        key = d * n_g + cols  # unique per row, so the k smallest come in (distance, index) order
-        top = torch.topk(key, k, dim=1, largest=False, sorted=True).values
-        idx[s:e] = (top % n_g).cpu().numpy()
-        dist[s:e] = (top // n_g).cpu().numpy()
-        if progress is not None:
-            progress(e, len(q), "k-NN search")
-
-
-def hamming_topk(
-    q_packed: np.ndarray, g_packed: np.ndarray, k: int, *, exclude_self: bool = False,
-    progress: Progress | None = None, backend: str = "auto", device: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest gallery rows of each query by Hamming distance, ties by gallery index.
-
-    Args:
-        exclude_self: query i is gallery row i and is never returned (Q == G).
-        backend: "numba", "numpy" or "auto" (see :func:`retrieval_metrics`); ignored with ``device``.
-        device: a torch device (e.g. "cuda"): distances from a +-1 matrix product there instead.
-
-    Returns:
-        (indices (Q, k) int64, distances (Q, k) int32), nearest first.
-    """
-    q, g = _check_pair(q_packed, g_packed)
-    if exclude_self and len(q) != len(g):
-        raise OptionError("exclude_self needs the queries to be the gallery")
-    n_cand = len(g) - (1 if exclude_self else 0)
-    k = int(k)
-    if k < 1:
-        raise OptionError(f"k must be >= 1, got {k}")
-    k = min(k, n_cand)
-    n_bits = 8 * q.shape[1]
-    idx = np.empty((len(q), k), dtype=np.int64)
-    dist = np.empty((len(q), k), dtype=np.int32)
-    if device is not None:
-        _topk_torch(q, g, k, exclude_self, device, idx, dist, progress)
-        return idx, dist
-    if _use_numba(backend):
-        from nacscope.analysis import _kernels
-        from nacscope.analysis.hamming import to_words
-
-        qw, gw = to_words(q), to_words(g)
-        block = 8192
-        for s in range(0, len(q), block):
-            e = min(len(q), s + block)
-            _kernels.topk(qw[s:e], gw, k, s if exclude_self else -1, n_bits, idx[s:e], dist[s:e])
-            if progress is not None:
-                progress(e, len(q), "k-NN search")
-        return idx, dist
-    block = max(1, min(len(q), BLOCK_PAIRS // max(1, len(g))))
-    for s in range(0, len(q), block):
-        e = min(len(q), s + block)
-        d = hamming_distances(q[s:e], g)  # (B, G)
-        if exclude_self:
-            r = np.arange(e - s)
-            d[r, s + r] = n_bits + 1
-        o = np.argsort(d, axis=1, kind="stable")[:, :k]  # radix sort of small unsigned ints
-        idx[s:e], dist[s:e] = o, np.take_along_axis(d, o, axis=1)
-        if progress is not None:
-            progress(e, len(q), "k-NN search")
-    return idx, dist
-
-
-def neighbours(cs: "CodeSet", layer: str, query_row: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest rows of one sample in a code set (the sample itself excluded), for the TUI.
-
-    Returns:
-        (rows (k,) int64, Hamming distances (k,) int32), nearest first, ties by row.
-    """
-    n = cs.n_samples
-    if not 0 <= int(query_row) < n:
-        raise OptionError(f"row {query_row} out of range: the file has {n} samples")
-    packed = cs.packed(layer)
-    idx, dist = hamming_topk(packed[int(query_row) : int(query_row) + 1], packed, k + 1)
-    keep = idx[0] != int(query_row)
-    return idx[0][keep][:k], dist[0][keep][:k]
 
 
 def codeset_retrieval(

@@ -16,6 +16,7 @@ from nacscope.cli.app import app
 # Command modules (import order = order in --help).
 from nacscope.cli import codes  # noqa: F401,E402  info, import-codes
 from nacscope.cli import train  # noqa: F401,E402
+from nacscope.cli import probe  # noqa: F401,E402  linear evaluation
 from nacscope.cli import dump  # noqa: F401,E402  layers, dump
 from nacscope.cli import regions  # noqa: F401,E402  regions
 from nacscope.cli import analyze  # noqa: F401,E402  analyze, compare, report

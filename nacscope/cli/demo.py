@@ -128,10 +128,10 @@ def demo_cmd(
     table.add_column("metric")
     for m in models:
         table.add_column(TITLES[m], justify="right")
-    from nacscope.demo import _fmt
+    from nacscope.demo import format_value
 
     for r in result.rows:
-        table.add_row(f"{r['metric']} [dim]({r['better']})[/]", *[_fmt(r.get(m)) for m in models])
+        table.add_row(f"{r['metric']} [dim]({r['better']})[/]", *[format_value(r.get(m)) for m in models])
     console.print(table)
     for line in result.verdict:
         console.print(line, highlight=False)

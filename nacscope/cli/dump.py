@@ -162,7 +162,7 @@ def layers_cmd(
 
     from nacscope.codes.capture import default_sites
 
-    data = _load_data(dataset, "test", data_root) if dataset else None
+    data = load_data(dataset, "test", data_root) if dataset else None
     shape = (data.channels, data.image_size) if data is not None else (None, None)
     model, meta = load_source(checkpoint, random_init=random_init, arch=arch, bits=bits, seed=seed,
                               in_channels=shape[0] or 3, image_size=shape[1] or 32)
@@ -187,7 +187,7 @@ def layers_cmd(
     console.print(f"total units: {sum(s.units for s in sites):,}; * = dumped by default")
 
 
-def _load_data(name: str, split: str, root: Optional[Path]) -> "ImageData":
+def load_data(name: str, split: str, root: Optional[Path]) -> "ImageData":
     from nacscope.data import load_dataset
 
     if split not in ("train", "test", "all"):
@@ -210,7 +210,7 @@ def dump_cmd(
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Site name patterns ('encoder.*'), or 'all'; repeat for more. Default: code, head ReLU, encoder's last ReLU.")] = None,
     features: Annotated[bool, typer.Option("--features/--no-features", help="Store encoder features h (float16).")] = True,
     thumbnails: Annotated[int, typer.Option("--thumbnails", help="Max side of stored thumbnails; 0 for none.")] = 32,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10.")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10 or paper-flickr25k (the NAC authors' protocols, NAC-NOTES §4).")] = None,
     queries_per_class: Annotated[Optional[int], typer.Option("--queries-per-class", help="Mark K queries per class.")] = None,
     random_init: RandOpt = False,
     arch: ArchOpt = None,
@@ -224,7 +224,7 @@ def dump_cmd(
     """Dump the activation patterns of ReLU sites (and the code layer) into a code set, streamed."""
     from nacscope.codes.capture import select_sites
     from nacscope.codes.dump import PRECISIONS, DumpInput, dump_codes, dump_distributed, projected_bytes
-    from nacscope.codes.protocols import query_mask
+    from nacscope.data.protocols import query_mask
     from nacscope.codes.render import human_bytes
 
     if batch_size < 1:
@@ -236,7 +236,7 @@ def dump_cmd(
     check_output(out, force=force)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    data = _load_data(dataset, split, data_root)
+    data = load_data(dataset, split, data_root)
     if len(data) == 0:
         raise OptionError(f"dataset {dataset!r} split {split!r} has no samples")
     model, meta = load_source(checkpoint, random_init=random_init, arch=arch, bits=bits, seed=seed,
@@ -256,6 +256,8 @@ def dump_cmd(
         "command": command_line(),
         "dataset": dataset,
         "split": split,
+        # where the on-disk dataset was read (rebuilding inputs for segment walks reads it again)
+        "data_root": str(data_root.expanduser().resolve()) if data_root else "",
         "checkpoint": meta.get("path", str(checkpoint)),
         "checkpoint_sha256": meta.get("sha256", ""),
         "model_source": meta["source"].to_json(),
@@ -267,7 +269,7 @@ def dump_cmd(
         },
     }
     if protocol:
-        from nacscope.codes.protocols import PAPER_SEED
+        from nacscope.data.protocols import PAPER_SEED
 
         attrs["protocol"] = protocol
         attrs["protocol_seed"] = PAPER_SEED

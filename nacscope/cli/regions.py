@@ -11,7 +11,7 @@ import typer
 from nacscope._files import check_output
 from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
-from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt, _load_data, input_shape, load_source, normalizer
+from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt, load_data, input_shape, load_source, normalizer
 from nacscope.errors import OptionError
 
 
@@ -69,7 +69,7 @@ def regions_cmd(
         check_output(plot, force=force)
     if pairs == 0 and resolution == 0:
         raise OptionError("nothing to do: --pairs 0 and --resolution 0")
-    data = _load_data(dataset, split, data_root)
+    data = load_data(dataset, split, data_root)
     if len(data) < 3:
         raise OptionError(f"dataset {dataset!r} split {split!r} has {len(data)} samples; need at least 3")
     models: list[tuple[str, Any, dict]] = []

@@ -69,7 +69,8 @@ def _render(result, run_dir: Path, baseline: bool) -> None:
             saved = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
             rows.append(("random init", baseline_eval(saved)))
         for name, ev in rows:
-            table.add_row(name, f"{ev['knn_acc']:.4f}", f"{ev['map']:.4f}", f"{ev['code_knn_acc']:.4f}", str(ev["distinct_codes"]))
+            cells = ["-" if ev[k] is None else f"{ev[k]:.4f}" for k in ("knn_acc", "map", "code_knn_acc")]
+            table.add_row(name, *cells, str(ev["distinct_codes"]))
         console.print(table)
 
 
@@ -87,6 +88,7 @@ def train_cmd(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Global batch (images; two views each). [default: 128]")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help=_one_of(OPTIMIZERS, "lars-paper: the authors' LARS (trust ratio and decay on every parameter; zero-norm parameters, e.g. zero-initialised biases, never move); lars: timm's, biases/norms excluded. [default: adamw; presets: lars-paper]"))] = None,
     forward: Annotated[Optional[str], typer.Option("--forward", help=_one_of(FORWARDS, "per-view: two encoder calls, BatchNorm per view (the authors' step); joint: one call on both views (faster, BatchNorm mixes views). [default: joint; presets: per-view]"))] = None,
+    sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Under torchrun: BatchNorm over the global batch of all ranks (with --forward per-view: the statistics of the authors' single-process step). [default: off, BatchNorm per rank]")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (warm-up from 0, then cosine). [default: 0.002]")] = None,
     weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="[default: 1e-06]")] = None,
     momentum: Annotated[Optional[float], typer.Option(help="LARS/SGD momentum. [default: 0.9]")] = None,
@@ -120,7 +122,7 @@ def train_cmd(
 
     options = dict(
         dataset=dataset, arch=arch, objective=objective, bits=bits, p=p, temperature=temperature, epochs=epochs,
-        batch_size=batch_size, optimizer=optimizer, forward=forward, lr=lr, weight_decay=weight_decay, momentum=momentum,
+        batch_size=batch_size, optimizer=optimizer, forward=forward, sync_bn=sync_bn, lr=lr, weight_decay=weight_decay, momentum=momentum,
         warmup_epochs=warmup_epochs, exclude_bias_norm=exclude_bias_norm, augment=augment, hidden=_hidden(hidden),
         head_dim=head_dim, seed=seed, root=root, download=download, device=device, bf16=bf16, channels_last=channels_last,
         threads=threads, compile=compile, eval_every=eval_every, ckpt_every=ckpt_every, log_every=log_every,

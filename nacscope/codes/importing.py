@@ -10,7 +10,7 @@ from typing import Mapping
 import numpy as np
 
 from nacscope._files import file_sha256
-from nacscope.codes.format import CodeSetWriter, LayerSpec, _check_name
+from nacscope.codes.format import CodeSetWriter, LayerSpec, check_name
 from nacscope.errors import DataError
 from nacscope.progress import Progress
 
@@ -101,9 +101,9 @@ def import_codes(
     codes_path = Path(codes_path)
     arrays = load_array_file(codes_path, "codes")
     if "" in arrays:
-        arrays = {_check_name(layer): arrays[""]}
+        arrays = {check_name(layer): arrays[""]}
     for name, arr in arrays.items():
-        _check_name(name)
+        check_name(name)
         if arr.ndim != 2:
             raise DataError(f"codes {name!r}: expected a 2-D (N, D) array, got shape {arr.shape}")
         if arr.shape[0] == 0 or arr.shape[1] == 0:

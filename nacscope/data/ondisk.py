@@ -166,7 +166,7 @@ def hash_protocol_split(labels: torch.Tensor, per_class_query: int = 1000, per_c
     Returns:
         Sorted pooled indices: ``query``, ``gallery``, ``train``.
     """
-    from nacscope.codes.protocols import paper_hash_split
+    from nacscope.data.protocols import paper_hash_split
 
     parts = paper_hash_split(labels.numpy(), None if indices is None else indices.numpy(),
                              per_class_query=per_class_query, per_class_train=per_class_train)
@@ -180,7 +180,7 @@ def load(name: str, split: str, root: Path, download: bool):
     (:func:`hash_protocol_split`): ``train`` = 500 per class of the gallery (5,000), ``test`` = the 1,000
     queries per class (10,000), ``all`` = the 50,000-image gallery. ``indices`` are pooled indices.
     """
-    from nacscope.data.datasets import ImageData
+    from nacscope.data.imagedata import ImageData
 
     if name == "cifar10-hash":
         if download:

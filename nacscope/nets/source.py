@@ -111,9 +111,7 @@ class ModelSource:
         m = _LEGACY_RANDOM.match(rec)
         if m:
             if data is None:
-                from nacscope.data import load_dataset
-
-                data = load_dataset(str(attrs.get("dataset")), str(attrs.get("split") or "all"))
+                data = dataset_of(attrs)
             kw = {}
             hidden = (cfg.get("settings") or {}).get("hidden") if cfg.get("demo_model") == "random" else None
             if hidden:  # the demo recorded its settings: the random MLP's widths
@@ -281,7 +279,7 @@ def dataset_of(attrs: dict[str, Any]):
     name, split = attrs.get("dataset"), attrs.get("split") or "all"
     if not name:
         raise DataError("the file records no dataset: cannot rebuild the inputs of its samples")
-    return load_dataset(str(name), str(split))
+    return load_dataset(str(name), str(split), root=str(attrs.get("data_root") or "") or None)
 
 
 def _plain(kw: dict) -> dict:

@@ -248,10 +248,26 @@ class InspectApp(App):
         self._job_worker = self.run_worker(work, name=title, group="job", thread=True, exit_on_error=False)
         return True
 
+    #: A finished job's outcome stays on the job line this long, then the line shows the idle state.
+    JOB_LINE_CLEAR_S = 6.0
+
     def _job_end(self, message: str, severity: str | None) -> None:
-        self.job = JobState(last=message)
+        state = JobState(last=message)
+        self.job = state
         if severity:
             self.notify(message, severity=severity)  # type: ignore[arg-type]
+        self.set_timer(self.JOB_LINE_CLEAR_S, lambda: self._clear_job_line(state))
+
+    def _clear_job_line(self, state: JobState) -> None:
+        """Back to the idle line, unless something newer is on it."""
+        if self.job is state:
+            self.job = JobState(last=self.idle_text())
+
+    def idle_text(self) -> str:
+        """What the job line says when no job runs."""
+        if self.session.following:
+            return f"dump in progress: {self.session.n:,} rows so far (the view follows the file)"
+        return "ready"
 
     def action_cancel_job(self) -> None:
         from textual.widgets import Input

@@ -186,13 +186,13 @@ class Session:
 
     def neighbours(self, layer: str, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``retrieval.neighbours``: the k nearest rows (itself excluded) and their Hamming distances."""
-        from nacscope.analysis.retrieval import neighbours
+        from nacscope.analysis.knn import neighbours
 
         return neighbours(self._memory_view(), layer, int(row), int(k))  # type: ignore[arg-type]
 
     def relevant(self, row: int, rows: np.ndarray) -> np.ndarray | None:
         """``retrieval.relevance`` of ``rows`` to the query ``row`` (None without labels)."""
-        from nacscope.analysis.retrieval import relevance
+        from nacscope.analysis.metrics import relevance
 
         if self.labels is None:
             return None
@@ -239,14 +239,14 @@ class Session:
     def projection(self, layer: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The stored UMAP projection of a layer, ``(coords (N, 2), info)``, or None if absent."""
         from nacscope.analysis.projection import projection_name
-        from nacscope.codes.cache import read_projection
+        from nacscope.codes.cache import projection_attrs, read_projection
 
         name = projection_name(layer)
         with self.lock:
             coords = read_projection(self.cs, name)
             if coords is None:
                 return None
-            attrs = self.cs.f["projections"][name].attrs
+            attrs = projection_attrs(self.cs, name) or {}
             tw = attrs.get("trustworthiness")
             params = attrs.get("params")
         return coords, {"name": name, "params": params, "trustworthiness": None if tw is None else float(tw)}

@@ -206,7 +206,7 @@ def test_hash_protocol_split_counts():
 
 def test_hash_training_set_never_meets_the_dump_protocol_queries():
     """Training on cifar10-hash and dumping with --protocol paper-cifar10 use one draw."""
-    from nacscope.codes.protocols import paper_cifar10
+    from nacscope.data.protocols import paper_cifar10
     from nacscope.data.ondisk import hash_protocol_split
 
     labels = torch.arange(10).repeat_interleave(6000)[torch.randperm(60000, generator=torch.Generator().manual_seed(2))]

@@ -9,10 +9,11 @@ def test_dry_run_parses_every_command(example, capsys, tmp_path):
     ex = example("cifar10_paper")
     out = tmp_path / "out"  # per test: never a path shared with other workers or users
     cmds = ex.main(["--data-root", str(tmp_path / "no-data"), "--out", str(out), "--dry-run"])
-    assert len(cmds) == 3 * 4 + 3
+    assert len(cmds) == 3 * 4 + 2
+    assert cmds[-1][:2] == ["probe", str(out / "runs" / "linear")] and "paper" in cmds[-1]
     assert [c[0] for c in cmds].count("train") == 4
     assert {c[c.index("--bits") + 1] for c in cmds if c[0] == "train" and "--bits" in c} == {"16", "32", "64"}
-    assert "15 commands parse" in capsys.readouterr().out
+    assert "14 commands parse" in capsys.readouterr().out
     assert not out.exists()  # a dry run writes nothing
 
 

@@ -10,22 +10,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from nacscope.analysis.labels import label
 from nacscope.tui.screens.base import NacScreen
+from nacscope.tui.summary import LAYER_KEYS, LAYER_PRIORITY, fmt, layer_cells
+from nacscope.tui.widgets.columns import fit_columns
 
-LAYER_COLUMNS = ("layer", "kind", "units", "distinct", "cumulative", "in collisions", "largest", "dead", "stuck",
-                 "entropy", "mAP")
-
-
-def fmt(value: Any, spec: str = ",") -> str:
-    """A number formatted for a table cell; '…' while unknown."""
-    if value is None:
-        return "\u2026"
-    if isinstance(value, float) and spec == ",":
-        spec = ",.3f"
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 class OverviewScreen(NacScreen):
@@ -48,35 +37,40 @@ class OverviewScreen(NacScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#ov-layers", DataTable)
-        table.add_columns(*LAYER_COLUMNS)
-        table.border_title = "Layers ([ ] or Enter switch)"
+        table.border_title = "Layers (Enter: use; ←→ scroll)"
+        self._columns: list[tuple[str, str]] = []
         table.focus()
 
+    def on_resize(self) -> None:
+        if getattr(self, "_columns", None) is not None and self.code_layer:
+            self._fill_layers()
+
+    def _fill_layers(self) -> None:
+        """The layer table, with the columns that fit the screen (see :func:`fit_columns`)."""
+        table = self.query_one("#ov-layers", DataTable)
+        cells = layer_cells(self.session, self.summary)
+        width = max(20, (self.size.width or 80) - 4)  # the table's border and scrollbar
+        cols = fit_columns(cells, LAYER_KEYS, LAYER_PRIORITY, width)
+        if cols != self._columns:
+            table.clear(columns=True)
+            for key, header in cols:
+                table.add_column(header, key=key)
+            self._columns = cols
+        else:
+            table.clear()
+        for c, info in zip(cells, self.session.layers):
+            table.add_row(*(c[k] for k, _ in cols), key=info.name)
+        names = self.session.layer_names
+        if self.code_layer in names:
+            table.move_cursor(row=names.index(self.code_layer), animate=False)
+
     def update_view(self) -> None:
-        s = self.session
         self.query_one("#ov-provenance", Static).update(self._provenance())
         self.query_one("#ov-samples", Static).update(self._samples())
-        table = self.query_one("#ov-layers", DataTable)
-        table.clear()
+        self._fill_layers()
         summary = self.summary or {}
         layers = summary.get("layers") or {}
         retrieval = summary.get("retrieval") or {}
-        cumulative = summary.get("cumulative") or {}
-        for info in s.layers:
-            m = layers.get(info.name) or {}
-            r = retrieval.get(info.name) or {}
-            n = m.get("n_samples") or s.n
-            inc = m.get("samples_in_collisions")
-            table.add_row(
-                info.name, info.kind, fmt(info.units), fmt(m.get("distinct_patterns")),
-                fmt(_cum(cumulative, info.name)),
-                fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n else ""),
-                fmt(m.get("largest_group")), fmt(m.get("dead_bits")), fmt(m.get("stuck_bits")),
-                fmt(m.get("bit_entropy"), ",.1f"), fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
-                key=info.name,
-            )
-        if self.code_layer in s.layer_names:
-            table.move_cursor(row=s.layer_names.index(self.code_layer), animate=False)
         self.query_one("#ov-layer-detail", Static).update(self._layer_detail(layers.get(self.code_layer)))
         self.query_one("#ov-retrieval-detail", Static).update(self._retrieval_detail(retrieval.get(self.code_layer)))
         notes = list(summary.get("notes") or [])
@@ -114,7 +108,7 @@ class OverviewScreen(NacScreen):
         for k, v in r.items():
             if k in ("rank", "split", "notes") or isinstance(v, (dict, list)):
                 continue
-            t.add_row(k.replace("_", " "), fmt(v, ".4f") if isinstance(v, float) else fmt(v))
+            t.add_row(label(k), fmt(v, ".1f" if k == "mean_relevant" else ".4f") if isinstance(v, float) else fmt(v))
         return t
 
     def _provenance(self) -> Table:
@@ -169,14 +163,3 @@ class OverviewScreen(NacScreen):
         if 0 <= table.cursor_row < len(names):
             self.nac.layer = names[table.cursor_row]
 
-
-def _cum(cumulative: Any, name: str) -> Any:
-    """The cumulative distinct count of a layer from the engine's ``cumulative`` section."""
-    if isinstance(cumulative, dict):
-        v = cumulative.get(name)
-        return v.get("distinct_patterns") if isinstance(v, dict) else v
-    if isinstance(cumulative, list):
-        for item in cumulative:
-            if isinstance(item, dict) and item.get("layer") == name:
-                return item.get("distinct_patterns", item.get("distinct"))
-    return None
