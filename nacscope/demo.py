@@ -28,6 +28,7 @@ import numpy as np
 
 from nacscope._files import atomic_write, save_png
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 MODELS = ("nac", "simclr", "random")
 TITLES = {"nac": "NAC", "simclr": "SimCLR", "random": "random init"}
@@ -138,25 +139,30 @@ def _query_mask(settings: DemoSettings, indices: np.ndarray) -> np.ndarray:
 
 
 def load_demo_model(settings: DemoSettings, name: str, ckpt: Path | None):
-    """(model in eval mode, provenance dict) for ``nac`` / ``simclr`` (from ``ckpt``) or ``random``."""
-    from nacscope.data import load_dataset
-    from nacscope.nets import load_checkpoint, random_init
+    """(model in eval mode, provenance dict) for ``nac`` / ``simclr`` (from ``ckpt``) or ``random``.
 
+    The provenance's ``source`` is the :class:`nacscope.nets.ModelSource` (fitted to the dataset's
+    normalisation) that rebuilds the model and its inputs."""
+    from nacscope.data import load_dataset
+    from nacscope.nets import ModelSource
+    from nacscope.nets.source import load
+
+    data = load_dataset(settings.dataset, "all")
     if name == "random":
-        data = load_dataset(settings.dataset, "all")
-        model = random_init("mlp", settings.bits, settings.seed, data.channels, data.image_size,
-                            hidden=tuple(settings.hidden))
-        return model, {"path": f"random-init:mlp:{settings.bits}:seed={settings.seed}", "sha256": "",
-                       "mean": None, "std": None, "arch": "mlp", "bits": settings.bits}
+        source = ModelSource.random_init("mlp", settings.bits, settings.seed, data.channels, data.image_size,
+                                         hidden=tuple(settings.hidden)).fit(data)
+        meta = {"path": source.describe(), "sha256": "", "mean": list(source.mean), "std": list(source.std),
+                "arch": "mlp", "bits": settings.bits}
+        return source.build(), {**meta, "source": source}
     assert ckpt is not None
-    return load_checkpoint(ckpt)
+    source, model, meta = load(ckpt)
+    meta["source"] = source.fit(data)
+    return model, meta
 
 
 def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Path, *, force: bool,
-                  progress: Callable[[int, int, int], None] | None = None) -> tuple[Path, bool]:
+                  progress: Progress | None = None) -> tuple[Path, bool]:
     """Dump every ReLU site and the code layer of the whole dataset; reuse a dump of the same model."""
-    import torch
-
     from nacscope.codes import CodeSet
     from nacscope.codes.capture import list_sites, select_sites
     from nacscope.codes.dump import DumpInput, dump_codes
@@ -167,18 +173,15 @@ def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Pat
         try:
             with CodeSet(out) as cs:
                 a = cs.attrs
-                if cs.complete and a.get("checkpoint") == meta["path"] and a.get("checkpoint_sha256") == meta["sha256"]:
+                if (cs.complete and a.get("checkpoint") == meta["path"] and a.get("checkpoint_sha256") == meta["sha256"]
+                        and a.get("model_source") == json.loads(meta["source"].to_json())):
                     return out, True
         except Exception:  # unreadable or foreign: dump again
             pass
     data = load_dataset(settings.dataset, "all")
-    mean = tuple(meta.get("mean") or data.mean)
-    std = tuple(meta.get("std") or data.std)
-
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-        s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-        return (x.float() / 255.0 - m) / s  # (B, C, H, W)
+    source = meta["source"]
+    normalize = source.normalizer()  # uint8 (B, C, H, W) -> float32, as recorded in model_source
+    mean, std = source.mean, source.std
 
     sites = select_sites(list_sites(model.eval(), normalize(data.images[:2])), ["all"])
     indices = data.indices.numpy()
@@ -188,6 +191,7 @@ def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Pat
         "split": "all",
         "checkpoint": meta["path"],
         "checkpoint_sha256": meta["sha256"],
+        "model_source": source.to_json(),
         "config": {"demo_model": name, "settings": asdict(settings), "queries": "test split (every 5th sample)",
                    "normalization": {"mean": list(mean), "std": list(std)}},
     }
@@ -199,7 +203,7 @@ def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Pat
 
 
 # -------------------------------------------------------------------------------------------- analyse
-def analyse(path: Path, progress: Callable[[int, int, str], None] | None = None) -> dict:
+def analyse(path: Path, progress: Progress | None = None) -> dict:
     """``analyze_codeset`` of every layer (regions, collisions, retrieval; cached in the file), plus the
     probes of the code layer only (probes of the 256-unit layers cost ~10x more and say little more)."""
     from nacscope.analysis import analyze_codeset
@@ -234,10 +238,7 @@ def segments_or_reuse(settings: DemoSettings, model, meta: dict, path: Path) -> 
         except ValueError:
             pass
     data = load_dataset(settings.dataset, "test")
-    mean, std = tuple(meta.get("mean") or data.mean), tuple(meta.get("std") or data.std)
-    import torch
-
-    x = (data.images.float() / 255.0 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    x = meta["source"].normalizer()(data.images)  # (N, C, H, W) float32, as the dump fed them
     pairs = sample_pairs(len(x), settings.segment_pairs, seed=0)  # (P, 2)
     counts = count_regions_dense(model, x[pairs[:, 0]], x[pairs[:, 1]], n=settings.segment_points)  # (P,)
     result = {"params": params, "method": "dense", "counts": counts.tolist(), "mean": float(counts.mean()),
@@ -373,8 +374,8 @@ def run_demo(
     force: bool = False,
     console=None,
     log: Log = print,
-    dump_progress: Callable[[str], Callable[[int, int, int], None] | None] | None = None,
-    analysis_progress: Callable[[str], Callable[[int, int, str], None] | None] | None = None,
+    dump_progress: Callable[[str], Progress | None] | None = None,
+    analysis_progress: Callable[[str], Progress | None] | None = None,
 ) -> DemoResult:
     """Train, dump, analyse and compare NAC, SimCLR and random init on digits (see the module docstring).
 

@@ -41,6 +41,7 @@ import numpy as np
 from nacscope._files import atomic_write, check_output
 from nacscope.codes.format import CodeSet, unpack_bits
 from nacscope.errors import CodeSetError, OptionError
+from nacscope.progress import Progress
 
 FORMATS = ("npz", "npy", "parquet", "csv", "faiss")
 ROW_SELECTIONS = ("all", "query", "gallery")
@@ -51,7 +52,6 @@ SUFFIX_FORMATS = {".npz": "npz", ".npy": "npy", ".parquet": "parquet", ".pq": "p
 BLOCK_BYTES = 8 << 20
 _EXTRAS = {"faiss": ("faiss", "faiss-cpu", "faiss"), "parquet": ("pyarrow", "pyarrow", "parquet")}
 
-Progress = Callable[[int, int], None]
 
 
 def require_optional(fmt: str):
@@ -165,7 +165,7 @@ def export_codes(
             faiss always store packed rows).
         rows: ``all``, or only the ``query`` / ``gallery`` rows of the file's split.
         force: overwrite existing outputs.
-        progress: called with (rows_done, rows_total) after each block.
+        progress: :data:`nacscope.progress.Progress`, ``(rows_done, rows_total, "exporting rows")`` after each block.
     """
     fmt = infer_format(out, fmt)
     if rows not in ROW_SELECTIONS:
@@ -255,7 +255,7 @@ def _code_blocks(src: _Rows, units: int, packed: bool, progress: Progress | None
         yield _codes_block(block, units, packed)
         done += len(block)
         if progress is not None:
-            progress(done, src.n)
+            progress(done, src.n, "exporting rows")
 
 
 def _small_arrays(src: _Rows) -> dict[str, np.ndarray]:
@@ -328,7 +328,7 @@ def _write_parquet(src: _Rows, units: int, tmps: dict[str, Path], packed: bool, 
             w.write_table(pa.Table.from_arrays(cols, schema=schema))
             done += b
             if progress is not None:
-                progress(done, src.n)
+                progress(done, src.n, "exporting rows")
 
 
 def _fixed_list(pa, matrix: np.ndarray, width: int):
@@ -370,7 +370,7 @@ def _write_csv(src: _Rows, units: int, tmps: dict[str, Path], packed: bool, prog
             fh.write("".join(",".join(r) + "\n" for r in zip(*cols)))
             done += b
             if progress is not None:
-                progress(done, src.n)
+                progress(done, src.n, "exporting rows")
 
 
 def _write_faiss(src: _Rows, units: int, tmps: dict[str, Path], packed: bool, progress: Progress | None) -> None:
@@ -382,7 +382,7 @@ def _write_faiss(src: _Rows, units: int, tmps: dict[str, Path], packed: bool, pr
         index.add(np.ascontiguousarray(block, dtype=np.uint8))  # (B, width) packed rows
         done += len(block)
         if progress is not None:
-            progress(done, src.n)
+            progress(done, src.n, "exporting rows")
     faiss.write_index_binary(index, str(tmps["main"]))
     with open(tmps["rows"], "wb") as fh:
         np.savez(fh, **_small_arrays(src), units=np.array(units, dtype=np.int64))

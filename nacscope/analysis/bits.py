@@ -14,11 +14,11 @@ Definitions (also in ``docs/analysis.md``):
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 
-Progress = Callable[[int, int, str], None]
+from nacscope.progress import Progress
+
 #: Above this many non-constant bits the (units x units) correlation matrix is not formed.
 MAX_CORRELATION_BITS = 4096
 #: Unpacked bits held at once (bounds memory for layers with many units).

@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from nacscope.analysis.hamming import hamming_distances
 from nacscope.analysis.regions import region_sizes
+from nacscope.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 _BLOCK_PAIRS = 1 << 22
 
 

@@ -14,7 +14,7 @@ stratified 80/20 split.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,11 +22,11 @@ from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_com
 from nacscope.analysis.knn import hamming_topk
 from nacscope.analysis.metrics import knn_predict
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-Progress = Callable[[int, int, str], None]
 PROTOCOLS = ("fast", "paper")
 
 

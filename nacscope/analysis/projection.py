@@ -12,16 +12,16 @@ input are kept), on at most ``TRUST_SAMPLES`` points.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-Progress = Callable[[int, int, str], None]
 TRUST_SAMPLES = 2000
 
 

@@ -12,16 +12,16 @@ group; if two different rows ever shared a hash, the rows themselves are sorted 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from nacscope.analysis.hamming import to_words
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-Progress = Callable[[int, int, str], None]
 _HASH_SEED = 0x9E3779B97F4A7C15
 #: uint64 words held at once in temporaries (bounds memory for wide layers).
 _BLOCK_WORDS = 1 << 22

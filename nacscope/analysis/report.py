@@ -17,18 +17,17 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from nacscope.analysis.labels import label
 from nacscope._files import check_output, save_png
 from nacscope.errors import OptionError
+from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
-
-Progress = Callable[[int, int, str], None]
 
 
 def _plt():
@@ -209,11 +208,10 @@ def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, resolution: int
         (file name, number of regions on the grid).
     """
     from nacscope.analysis.plane import plane_regions, plot_planes
-    from nacscope.codes.sources import load_inputs, load_network
+    from nacscope.codes.sources import rebuild
 
     attrs = cs.attrs
-    x, data = load_inputs(attrs, cs.sample_index, list(rows))
-    model = load_network(attrs, cs.path, data)
+    model, x = rebuild(cs, list(rows))  # verified: re-captures the file's bits of stored rows
     res = plane_regions(model, x, resolution=resolution)
     labels = cs.labels()
     names = cs.class_names

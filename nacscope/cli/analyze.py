@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -32,24 +31,11 @@ def _check_nn_rows(nn_rows: int) -> int:
     return nn_rows
 
 
-@contextmanager
-def _progress(enabled: bool = True) -> Iterator:
-    """A rich progress bar on stderr (rate, ETA) fed by the library's progress callbacks."""
-    if not enabled or not err_console.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def _progress(enabled: bool = True):
+    """The CLI's progress factory, in a terminal only (analyses print their tables on stdout)."""
+    from nacscope.cli._progress import progress_bar
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed}/s"),
-                  TimeRemainingColumn(), console=err_console, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(done: int, total: int, message: str) -> None:
-            if message not in tasks:
-                tasks[message] = bar.add_task(message, total=total)
-            bar.update(tasks[message], completed=done, total=total)
-
-        yield update
+    return progress_bar(enabled and err_console.is_terminal)
 
 
 def _fmt(v, nd: int = 3) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nacscope.cli._common import command_line, console, one_line_errors
+from nacscope.cli._common import command_line, console, err_console, one_line_errors
 from nacscope.cli.app import app
 
 
@@ -22,18 +22,12 @@ def import_codes_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
 ) -> None:
     """Bring codes made by any other method into a code set."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
+    from nacscope.cli._progress import progress_bar
     from nacscope.codes.importing import import_codes
 
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("importing rows", total=None)
-        path = import_codes(
-            codes, out, labels_path=labels, query_mask_path=query_mask, layer=layer, force=force,
-            attrs={"command": command_line()},
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_bar(err_console.is_terminal, unit="rows") as prog:
+        path = import_codes(codes, out, labels_path=labels, query_mask_path=query_mask, layer=layer, force=force,
+                            attrs={"command": command_line()}, progress=prog)
     console.print(f"wrote [bold]{path}[/]")
 
 

@@ -78,12 +78,12 @@ def demo_cmd(
         if not err_console.is_terminal:  # no live bar: one line when the dump is done
             line = StepLine(lambda done, s: f"dumped {done:,} samples in {s:.1f} s")
             bars.append(line)
-            return lambda done, total, nbytes: line.update(done, finished=done >= total)
+            return lambda done, total, message="": line.update(done, finished=done >= total)
         p = bar(f"dumping {TITLES[name]}")
         task = p.add_task("", total=None)
         p.start()
 
-        def update(done: int, total: int, nbytes: int) -> None:
+        def update(done: int, total: int, message: str = "") -> None:
             p.update(task, completed=done, total=total)
             if done >= total:
                 p.stop()

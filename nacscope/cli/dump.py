@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -11,6 +12,7 @@ import typer
 
 from nacscope._files import check_output
 from nacscope.cli._common import command_line, console, err_console, one_line_errors
+from nacscope.cli._progress import progress_bar
 from nacscope.cli.app import app
 from nacscope.errors import OptionError
 
@@ -51,7 +53,8 @@ def load_source(
     image_size: int | None,
 ) -> tuple["nn.Module", dict]:
     """The model to study: a checkpoint (nacscope or authors' format) or a seeded random init."""
-    from nacscope.nets import ARCHS, load_checkpoint, random_init as make_random
+    from nacscope.nets import ARCHS, ModelSource
+    from nacscope.nets.source import load
 
     if random_init:
         if checkpoint is not None:
@@ -64,16 +67,19 @@ def load_source(
             raise OptionError(f"--bits must be >= 1, got {bits}")
         if in_channels is None or image_size is None:
             raise OptionError("--random-init needs the input shape: give --dataset")
-        model = make_random(arch, bits, seed, in_channels, image_size)
-        meta = {"format": "random-init", "arch": arch, "bits": bits, "seed": seed, "sha256": "",
-                "path": f"random-init:{arch}:{bits}:seed={seed}", "mean": None, "std": None,
-                "model_config": {"arch": arch, "bits": bits, "in_channels": in_channels, "image_size": image_size}}
-        return model, meta
+        source = ModelSource.random_init(arch, bits, seed, in_channels, image_size)
+        meta = {"format": "random-init", "arch": source.arch, "bits": bits, "seed": seed, "sha256": "",
+                "path": source.describe(), "mean": None, "std": None, "source": source,
+                "model_config": {"arch": source.arch, "bits": bits, "in_channels": in_channels,
+                                 "image_size": image_size}}
+        return source.build(), meta
     if checkpoint is None:
         raise OptionError("give a CHECKPOINT, or --random-init --arch A --bits D for an untrained baseline")
     if bits is not None:
         raise OptionError("--bits is for --random-init; a checkpoint records its own code length")
-    return load_checkpoint(checkpoint, arch=arch)
+    source, model, meta = load(checkpoint, arch=arch)
+    meta["source"] = source
+    return model, meta
 
 
 def input_shape(meta: dict, data: "ImageData | None") -> tuple[int, int]:
@@ -95,22 +101,21 @@ def input_shape(meta: dict, data: "ImageData | None") -> tuple[int, int]:
 
 
 def normalizer(meta: dict, data: "ImageData"):
-    """The checkpoint's normalisation when it records one that fits the data, else the dataset's."""
-    import torch
+    """The checkpoint's normalisation when it records one that fits the data, else the dataset's.
 
-    mean, std = meta.get("mean"), meta.get("std")
-    if mean and std and len(mean) == data.channels:
-        m = tuple(float(v) for v in mean)
-        s = tuple(float(v) for v in std)
-    else:
-        m, s = tuple(data.mean), tuple(data.std)
+    Returns ``(normalize, {"mean", "std"})``; ``meta["source"]`` becomes the fitted :class:`ModelSource`."""
+    from nacscope.nets import ModelSource
 
-    def normalize(x: torch.Tensor) -> torch.Tensor:
-        mt = torch.tensor(m, device=x.device).view(1, -1, 1, 1)
-        st = torch.tensor(s, device=x.device).view(1, -1, 1, 1)
-        return (x.float() / 255.0 - mt) / st  # (B, C, H, W)
-
-    return normalize, {"mean": list(m), "std": list(s)}
+    source = meta.get("source")
+    if source is None:  # a meta built by hand (a caller's own random init): its mean/std, else the data's
+        c = int((meta.get("model_config") or {}).get("in_channels") or data.channels)
+        source = ModelSource.random_init(str(meta.get("arch") or "mlp"), int(meta.get("bits") or 1), 0, c,
+                                         data.image_size)
+        if meta.get("mean") and meta.get("std"):
+            source = replace(source, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+    source = source.fit(data)
+    meta["source"] = source
+    return source.normalizer(), {"mean": list(source.mean), "std": list(source.std)}
 
 
 def _trace(model, shape: tuple[int, int], normalize=None, data=None):
@@ -255,6 +260,7 @@ def dump_cmd(
         "data_root": str(data_root.expanduser().resolve()) if data_root else "",
         "checkpoint": meta.get("path", str(checkpoint)),
         "checkpoint_sha256": meta.get("sha256", ""),
+        "model_source": meta["source"].to_json(),
         "config": {
             "arch": meta.get("arch"), "bits": meta.get("bits"), "source_format": meta.get("format"),
             "layers": layers or ["(default)"], "protocol": protocol, "queries_per_class": queries_per_class,
@@ -281,7 +287,7 @@ def dump_cmd(
         if not dist.is_initialized():
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
         try:
-            with _progress(rank == 0, len(data) // world) as prog:
+            with progress_bar(rank == 0 and err_console.is_terminal, unit="samples") as prog:
                 stats = dump_distributed(model, dinput, out, sites, device=dev, progress=prog, **kw)
         finally:
             dist.destroy_process_group()
@@ -289,44 +295,10 @@ def dump_cmd(
             return
     else:
         dev = _device(device)
-        with _progress(True, len(data)) as prog:
+        with progress_bar(err_console.is_terminal, unit="samples") as prog:  # no log lines: errors stay one line
             stats = dump_codes(model, dinput, out, sites, device=dev, progress=prog, **kw)
     console.print(
         f"wrote [bold]{stats.path}[/]: {stats.n_samples:,} samples, {len(stats.layers)} layers "
         f"({', '.join(stats.layers[:6])}{', ...' if len(stats.layers) > 6 else ''}), "
         f"{human_bytes(stats.bytes_on_disk)}, {stats.samples_per_s:,.0f} samples/s", highlight=False)
 
-
-class _progress:
-    """A rich progress bar with samples/s and MB written; yields the callback ``dump_codes`` wants."""
-
-    def __init__(self, show: bool, total: int):
-        self.show, self.total = show, total
-
-    def __enter__(self):
-        import time
-
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        if not self.show:
-            return None
-        self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[mb]}"), TimeRemainingColumn(),
-            console=err_console, transient=True,
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task("dumping", total=self.total, rate="", mb="")
-        t0 = time.perf_counter()
-
-        def update(done: int, total: int, nbytes: int) -> None:
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f} samples/s",
-                            mb=f"{nbytes / 1e6:,.1f} MB written")
-
-        return update
-
-    def __exit__(self, *exc):
-        if self.show:
-            self.bar.__exit__(*exc)
-        return False

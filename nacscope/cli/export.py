@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nacscope.cli._common import console, one_line_errors
+from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
 
 
@@ -28,16 +28,10 @@ def export_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
 ) -> None:
     """Export codes, labels and split of one layer (npy sidecars, parquet, csv as hex, faiss index)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
+    from nacscope.cli._progress import progress_bar
     from nacscope.export import export_codes
 
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TaskProgressColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("exporting rows", total=None)
-        paths = export_codes(
-            file, out, fmt=fmt, layer=layer, packed=packed, rows=rows, force=force,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with progress_bar(err_console.is_terminal, unit="rows") as prog:
+        paths = export_codes(file, out, fmt=fmt, layer=layer, packed=packed, rows=rows, force=force, progress=prog)
     for p in paths:
         console.print(f"wrote [bold]{p}[/]", highlight=False, soft_wrap=True)

@@ -38,6 +38,7 @@ from torch import nn
 from nacscope.codes.capture import Site, SiteRecorder, pack_bits_torch
 from nacscope.codes.format import CodeSet, CodeSetWriter, LayerSpec, packed_width
 from nacscope.errors import CodeSetError, OptionError
+from nacscope.progress import Progress
 
 PRECISIONS = ("fp32", "bf16")
 _STOP = object()
@@ -229,7 +230,7 @@ def dump_codes(
     attrs: Mapping[str, Any] | None = None,
     force: bool = False,
     queue_depth: int = 2,
-    progress: Callable[[int, int, int], None] | None = None,
+    progress: Progress | None = None,
     rows: tuple[int, int] | None = None,
     write_block_rows: int = 4096,
 ) -> DumpStats:
@@ -249,7 +250,7 @@ def dump_codes(
         attrs: provenance attributes for the file root.
         force: overwrite an existing ``out``.
         queue_depth: batches that may wait for the writer (memory bound).
-        progress: ``progress(done, total, bytes_on_disk)`` after each batch is queued.
+        progress: :data:`nacscope.progress.Progress`, ``progress(done, total, "dumping")`` after each batch is queued.
         rows: ``(start, stop)``: dump only these rows (used for multi-process shards).
         write_block_rows: rows gathered before each append to the file (a reader following the
             file sees rows in steps of this size); memory holds at most this plus ``queue_depth`` batches.
@@ -330,7 +331,7 @@ def dump_codes(
                     ready.record()
                 worker.put((ready, bits, kw))
                 if progress is not None:
-                    progress(b - start, stop - start, _size(writer.tmp))
+                    progress(b - start, stop - start, "dumping")
         worker.finish()
         seconds = time.perf_counter() - t0
         path = writer.close(extra_attrs={"dump_seconds": round(seconds, 3)})

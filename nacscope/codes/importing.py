@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from nacscope._files import file_sha256
 from nacscope.codes.format import CodeSetWriter, LayerSpec, check_name
 from nacscope.errors import DataError
+from nacscope.progress import Progress
 
 #: Rows converted and written per block (bounds memory for memory-mapped ``.npy`` input).
 BLOCK_ROWS = 65536
@@ -84,7 +85,7 @@ def import_codes(
     layer: str = "code",
     force: bool = False,
     attrs: Mapping[str, object] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Write the codes in ``codes_path`` (and optional labels and query mask) as a code set.
 
@@ -95,7 +96,7 @@ def import_codes(
         labels_path: ``.npy`` with (N,) integer labels or an (N, C) multi-hot {0,1} matrix.
         query_mask_path: ``.npy`` with an (N,) bool (or {0,1}) mask of query samples.
         layer: the layer name for ``.npy`` input.
-        progress: called with (rows_done, rows_total) after each block.
+        progress: :data:`nacscope.progress.Progress`, ``(rows_done, rows_total, "importing rows")`` after each block.
     """
     codes_path = Path(codes_path)
     arrays = load_array_file(codes_path, "codes")
@@ -159,7 +160,7 @@ def import_codes(
                 index=np.arange(start, stop),
             )
             if progress is not None:
-                progress(stop, n_rows)
+                progress(stop, n_rows, "importing rows")
     return Path(out)
 
 

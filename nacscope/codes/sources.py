@@ -1,34 +1,24 @@
 """What a code set came from: the network and the input samples it was dumped from (for segment walks and planes).
 
-Plumbing only: reads the file's provenance (``checkpoint``, ``checkpoint_sha256``, ``dataset``,
-``split``, ``config.normalization``) and rebuilds what ``nacscope dump`` fed the network, so that
-``nacscope.analysis.segments`` can walk between two of the file's samples in input space.
+Plumbing only: reads the file's :class:`nacscope.nets.ModelSource` (its ``model_source`` attribute, or the
+legacy ``checkpoint``/``checkpoint_sha256``/``config.normalization`` attributes of older files) and rebuilds
+what ``nacscope dump`` fed the network, so that ``nacscope.analysis.segments`` can walk between two of the
+file's samples in input space.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from nacscope._files import file_sha256
-from nacscope.errors import CheckpointError, DataError
-
-_RANDOM = re.compile(r"^random-init:(?P<arch>[^:]+):(?P<bits>\d+):seed=(?P<seed>-?\d+)$")
+from nacscope.nets.source import ModelSource, dataset_of, inputs, resolve_path, verify
 
 
 def checkpoint_path(attrs: dict[str, Any], file: Path) -> Path:
     """Where the file's checkpoint is: as recorded, or relative to the code set's folder."""
-    rec = str(attrs.get("checkpoint") or "")
-    if not rec:
-        raise CheckpointError(f"{file.name} records no checkpoint: segment walks need the network it was dumped from")
-    for cand in (Path(rec).expanduser(), file.parent / rec):
-        if cand.exists():
-            return cand
-    raise CheckpointError(f"checkpoint {rec!r} (recorded in {file.name}) not found; run from the folder of the dump "
-                          "or put the checkpoint beside the file")
+    return resolve_path(str(attrs.get("checkpoint") or ""), file)
 
 
 def load_inputs(attrs: dict[str, Any], sample_index: np.ndarray, rows: list[int]):
@@ -37,40 +27,36 @@ def load_inputs(attrs: dict[str, Any], sample_index: np.ndarray, rows: list[int]
     Raises:
         DataError: the dataset is not available here, or a sample is missing from it.
     """
-    import torch
-
-    from nacscope.data import load_dataset
-
-    name, split = attrs.get("dataset"), attrs.get("split") or "all"
-    if not name:
-        raise DataError("the file records no dataset: cannot rebuild the inputs of its samples")
-    data = load_dataset(str(name), str(split), root=str(attrs.get("data_root") or "") or None)
-    where = {int(v): i for i, v in enumerate(data.indices.tolist())}
-    try:
-        pos = [where[int(sample_index[r])] for r in rows]
-    except KeyError as exc:
-        raise DataError(f"sample {exc.args[0]} of the file is not in dataset {name!r} split {split!r}") from None
-    x = data.images[torch.as_tensor(pos)]  # (P, C, H, W) uint8
-    norm = (attrs.get("config") or {}).get("normalization") if isinstance(attrs.get("config"), dict) else None
-    if norm and len(norm.get("mean", [])) == data.channels:
-        mean = torch.tensor(norm["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(norm["std"], dtype=torch.float32).view(1, -1, 1, 1)
-        return (x.float() / 255.0 - mean) / std, data
-    return data.normalize(x), data
+    data = dataset_of(attrs)
+    if attrs.get("model_source"):
+        normalize = ModelSource.from_json(attrs["model_source"]).fit(data).normalizer()
+    else:  # legacy files: config.normalization when it fits the data, else the dataset's own
+        cfg = attrs.get("config") if isinstance(attrs.get("config"), dict) else {}
+        norm = cfg.get("normalization") or {}
+        fits = norm.get("mean") and len(norm["mean"]) == data.channels
+        normalize = _normalizer(norm["mean"], norm["std"]) if fits else data.normalize
+    return inputs(normalize, data, sample_index, rows), data
 
 
-def load_network(attrs: dict[str, Any], file: Path, data) -> Any:
+def load_network(attrs: dict[str, Any], file: Path, data=None) -> Any:
     """The network the file was dumped from (eval mode): its checkpoint, or the same seeded random init."""
-    m = _RANDOM.match(str(attrs.get("checkpoint") or ""))
-    if m:
-        from nacscope.nets import random_init
+    return ModelSource.from_provenance(attrs, file, data).build(file)
 
-        return random_init(m["arch"], int(m["bits"]), int(m["seed"]), data.channels, data.image_size)
-    from nacscope.nets import load_checkpoint
 
-    path = checkpoint_path(attrs, file)
-    want = str(attrs.get("checkpoint_sha256") or "")
-    if want and path.is_file() and file_sha256(path) != want:
-        raise CheckpointError(f"{path} is not the checkpoint {file.name} was dumped from (sha256 differs)")
-    model, _meta = load_checkpoint(path)
-    return model.eval()
+def rebuild(cs, rows: Sequence[int], check_rows: int = 4):
+    """``(network, inputs of rows)`` for an open code set; the network is verified first: it must
+    re-capture the file's bits of a few stored rows (``rows`` first).
+
+    Raises:
+        CheckpointError: the rebuilt network is not the one the file was dumped from.
+    """
+    attrs = cs.attrs
+    data = dataset_of(attrs)
+    source = ModelSource.from_provenance(attrs, cs.path, data)
+    check = list(dict.fromkeys([int(r) for r in rows][:check_rows])) or [0]
+    model = verify(source, cs, check, data=data)
+    return model, inputs(source.fit(data).normalizer(), data, cs.sample_index, list(rows))
+
+
+def _normalizer(mean, std):
+    return ModelSource("random-init", "-", 1, len(mean), 1, mean=tuple(mean), std=tuple(std)).normalizer()

@@ -10,6 +10,7 @@ from nacscope.nets.checkpoint import (
 )
 from nacscope.nets.encoders import ARCHS, build_encoder
 from nacscope.nets.model import NACModel, NACOutput, build_model, random_init
+from nacscope.nets.source import ModelSource
 
 __all__ = [
     "ARCHS",
@@ -17,6 +18,7 @@ __all__ = [
     "AUTHORS_STD",
     "NACModel",
     "NACOutput",
+    "ModelSource",
     "build_encoder",
     "build_model",
     "load_checkpoint",

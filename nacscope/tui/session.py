@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from nacscope.codes.format import CodeSet, LayerInfo, partial_path
 from nacscope.errors import CodeSetError
+from nacscope.progress import Progress
 
-Progress = Callable[[int, int, str], None]
 
 #: Thumbnails are read from the file in blocks of this many rows (and kept, LRU, in memory).
 THUMB_BLOCK = 512
@@ -260,12 +260,11 @@ class Session:
         return np.asarray(coords), info
 
     def _network_and_inputs(self, rows: list[int]):
-        from nacscope.codes.sources import load_inputs, load_network
+        """The file's network (rebuilt from its ``model_source`` and verified on stored rows) and the inputs."""
+        from nacscope.codes.sources import rebuild
 
         with self.lock:
-            attrs, index = self.attrs, self.cs.sample_index
-        x, data = load_inputs(attrs, index, rows)
-        return load_network(attrs, self.path, data), x
+            return rebuild(self.cs, rows)
 
     def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> dict[str, Any]:
         """Linear regions crossed on the input segment between samples a and b (``analysis.segments``):

@@ -188,7 +188,7 @@ def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):
         sys.stdin.readline()  # still open (and locked) until the test has seen the dump finish
     """)
 
-    def progress(done, total, nbytes):
+    def progress(done, total, message):
         if done == 300 and not seen:
             p = subprocess.Popen([sys.executable, "-c", reader], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  text=True)
