@@ -25,7 +25,6 @@ from nacscope.codes.format import (
     unpack_bits,
 )
 from nacscope.data.protocols import PAPER_SEED, queries_per_class, query_mask
-from nacscope.codes.sources import load_inputs, load_network
 
 if TYPE_CHECKING:
     from nacscope.codes.capture import (
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
         select_sites,
     )
     from nacscope.codes.dump import DumpInput, DumpStats, dump_codes, merge_shards
+    from nacscope.codes.sources import load_inputs, load_network
 
 #: Names imported on first access, from the module that defines them (these modules import torch).
 _LAZY = {
@@ -45,6 +45,7 @@ _LAZY = {
         "nacscope.codes.capture",
     ),
     **dict.fromkeys(("dump_codes", "DumpInput", "DumpStats", "merge_shards"), "nacscope.codes.dump"),
+    **dict.fromkeys(("load_inputs", "load_network"), "nacscope.codes.sources"),
 }
 
 

@@ -22,7 +22,7 @@ from nacscope.codes.format import unpack_bits
 from nacscope.codes.sources import load_inputs, load_network, rebuild
 from nacscope.errors import CheckpointError
 from nacscope.nets import ModelSource
-from nacscope.nets.source import verify
+from nacscope.codes.sources import verify
 from tests.helpers import invoke
 from tests.nets.test_checkpoint import AuthorsNet, _randomise_bn
 
