@@ -63,7 +63,7 @@ class NacScreen(Screen):
             self._update()
 
     def on_screen_resume(self) -> None:
-        self.sub_title = f"{self.TITLE_TEXT} \u00b7 layer {self.code_layer}"
+        self._set_titles()
         if getattr(self, "_dirty", False):
             self._update()
 
@@ -79,10 +79,14 @@ class NacScreen(Screen):
 
     def _update_now(self) -> None:
         self._dirty = False
-        self.title = "nacscope inspect"
-        self.sub_title = f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.code_layer}"
+        self._set_titles()
         if self.code_layer:
             self.update_view()
+
+    def _set_titles(self) -> None:
+        """The header's one format, whichever of resume or update runs last."""
+        self.title = "nacscope inspect"
+        self.sub_title = f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.code_layer}"
 
     def update_view(self) -> None:  # pragma: no cover - abstract
         pass
