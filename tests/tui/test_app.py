@@ -26,13 +26,17 @@ from nacscope.tui.screens import (
 from nacscope.tui.screens.overview import fmt
 from nacscope.tui.session import Session
 from nacscope.tui.widgets import ImageView, Scatter
+from tests.helpers import hang_guard
 
 SIZE = (120, 40)
 
 
-async def wait_for(pilot, cond, timeout: float = 20.0) -> None:
-    """Let the app run until ``cond()`` holds (workers finish in threads)."""
-    end = time.monotonic() + timeout
+async def wait_for(pilot, cond, timeout: float = 120.0) -> None:
+    """Let the app run until ``cond()`` holds (workers finish in threads).
+
+    ``timeout`` only turns a hang into a failure (scaled by ``tests.helpers.hang_guard``); never a speed test.
+    """
+    end = time.monotonic() + hang_guard(timeout)
     while not cond():
         if time.monotonic() > end:
             raise AssertionError("timed out waiting for the app")
