@@ -21,6 +21,7 @@ from nacscope.tui.screens import (
     ProjectionScreen,
     RegionsScreen,
 )
+from nacscope.tui.screens.dialogs import key_name
 from nacscope.tui.session import Session
 
 SCREENS_ORDER = ("overview", "regions", "collisions", "neighbours", "projection")
@@ -193,10 +194,13 @@ class InspectApp(App):
             yield SystemCommand(f"Layer {name}", "switch every screen to this layer", lambda n=name: setattr(self, "layer", n))
         yield SystemCommand("Re-analyse", "recompute the analyses (ignore the cache)", self.action_reanalyze)
         yield SystemCommand("Cancel job", "stop the running computation", self.action_cancel_job)
+        seen = set()
         for binding in getattr(screen, "BINDINGS", []):
-            if isinstance(binding, Binding) and binding.description:
+            if isinstance(binding, Binding) and binding.description and binding.description not in seen:
+                seen.add(binding.description)
                 action = binding.action
-                yield SystemCommand(binding.description, f"key {binding.key}",
+                keys = ", ".join(key_name(k.strip()) for k in binding.key.split(","))
+                yield SystemCommand(binding.description, f"key {keys}",
                                     lambda a=action, s=screen: self.run_action(a, s))
 
     # -- analyses --------------------------------------------------------------------------------------

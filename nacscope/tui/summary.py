@@ -7,11 +7,9 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from nacscope.tui.screens.overview import LAYER_COLUMNS, cumulative_count, fmt
+from nacscope.analysis.labels import short_label
+from nacscope.tui.screens.overview import LAYER_KEYS, cumulative_count, fmt
 from nacscope.tui.session import Session
-
-
-_SHORT = {"cumulative": "cum.", "in collisions": "collided", "largest": "max grp", "entropy": "H (bits)"}
 
 
 def layer_rows(session: Session, summary: dict[str, Any] | None) -> list[tuple[str, ...]]:
@@ -40,8 +38,8 @@ def summary_renderable(session: Session, summary: dict[str, Any] | None) -> Grou
     from rich import box
 
     t = Table(title="layers", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col in LAYER_COLUMNS:
-        t.add_column(_SHORT.get(col, col), justify="left" if col in ("layer", "kind") else "right",
+    for key in LAYER_KEYS:
+        t.add_column(short_label(key), justify="left" if key in ("layer", "kind") else "right",
                      no_wrap=True)
     for row in layer_rows(session, summary):
         t.add_row(*row[:5], row[5].split(" (")[0], *row[6:])

@@ -10,10 +10,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from nacscope.analysis.labels import label, short_label
 from nacscope.tui.screens.base import NacScreen
 
-LAYER_COLUMNS = ("layer", "kind", "units", "distinct", "cumulative", "in collisions", "largest", "dead", "stuck",
-                 "entropy", "mAP")
+#: The layer table's columns as metric keys (``nacscope.analysis.labels`` names them).
+LAYER_KEYS = ("layer", "kind", "units", "distinct_patterns", "cumulative_distinct", "samples_in_collisions",
+              "largest_group", "dead_bits", "stuck_bits", "bit_entropy", "map")
+LAYER_COLUMNS = tuple(short_label(k) for k in LAYER_KEYS)
+#: Below this width the table leaves out these columns (and the collided share) so the rest fit.
+NARROW = 110
+NARROW_DROPS = ("kind", "cumulative_distinct")
 
 
 def fmt(value: Any, spec: str = ",") -> str:
@@ -47,17 +53,36 @@ class OverviewScreen(NacScreen):
             yield Static(id="ov-notes")
 
     def on_mount(self) -> None:
+        self._keys: tuple[str, ...] = ()
         table = self.query_one("#ov-layers", DataTable)
-        table.add_columns(*LAYER_COLUMNS)
-        table.border_title = "Layers ([ ] or Enter switch)"
+        table.border_title = "Layers ([ ] or Enter)"
         table.focus()
+        self._set_columns()
+
+    def _set_columns(self) -> bool:
+        """Choose the table's columns for the screen's width; True if they changed."""
+        narrow = 0 < self.size.width < NARROW
+        keys = tuple(k for k in LAYER_KEYS if not (narrow and k in NARROW_DROPS))
+        if keys == getattr(self, "_keys", ()):
+            return False
+        self._keys = keys
+        table = self.query_one("#ov-layers", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*(short_label(k) for k in keys))
+        return True
+
+    def on_resize(self) -> None:
+        if self._set_columns() and self.code_layer:
+            self.update_view()
 
     def update_view(self) -> None:
         s = self.session
         self.query_one("#ov-provenance", Static).update(self._provenance())
         self.query_one("#ov-samples", Static).update(self._samples())
+        self._set_columns()
         table = self.query_one("#ov-layers", DataTable)
         table.clear()
+        narrow = "kind" not in self._keys
         summary = self.summary or {}
         layers = summary.get("layers") or {}
         retrieval = summary.get("retrieval") or {}
@@ -67,14 +92,17 @@ class OverviewScreen(NacScreen):
             r = retrieval.get(info.name) or {}
             n = m.get("n_samples") or s.n
             inc = m.get("samples_in_collisions")
-            table.add_row(
-                info.name, info.kind, fmt(info.units), fmt(m.get("distinct_patterns")),
-                fmt(cumulative_count(cumulative, info.name)),
-                fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n else ""),
-                fmt(m.get("largest_group")), fmt(m.get("dead_bits")), fmt(m.get("stuck_bits")),
-                fmt(m.get("bit_entropy"), ",.1f"), fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
-                key=info.name,
-            )
+            cells = {
+                "layer": info.name, "kind": info.kind, "units": fmt(info.units),
+                "distinct_patterns": fmt(m.get("distinct_patterns")),
+                "cumulative_distinct": fmt(cumulative_count(cumulative, info.name)),
+                "samples_in_collisions": fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n and not narrow
+                                                     else ""),
+                "largest_group": fmt(m.get("largest_group")), "dead_bits": fmt(m.get("dead_bits")),
+                "stuck_bits": fmt(m.get("stuck_bits")), "bit_entropy": fmt(m.get("bit_entropy"), ",.1f"),
+                "map": fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
+            }
+            table.add_row(*(cells[k] for k in self._keys), key=info.name)
         if self.code_layer in s.layer_names:
             table.move_cursor(row=s.layer_names.index(self.code_layer), animate=False)
         self.query_one("#ov-layer-detail", Static).update(self._layer_detail(layers.get(self.code_layer)))
@@ -108,13 +136,14 @@ class OverviewScreen(NacScreen):
         if not r:
             return ""
         t = Table(show_header=False, box=None, pad_edge=False, title=f"Retrieval ({r.get('split')}, {r.get('rank')})",
-                  title_justify="left")
+                  title_justify="left")  # rows named by nacscope.analysis.labels
         t.add_column(style="bold cyan", no_wrap=True)
         t.add_column()
         for k, v in r.items():
             if k in ("rank", "split", "notes") or isinstance(v, (dict, list)):
                 continue
-            t.add_row(k.replace("_", " "), fmt(v, ".4f") if isinstance(v, float) else fmt(v))
+            spec = ".1f" if k == "mean_relevant" else ".4f"
+            t.add_row(label(k), fmt(v, spec) if isinstance(v, float) else fmt(v))
         return t
 
     def _provenance(self) -> Table:
