@@ -252,10 +252,21 @@ class InspectApp(App):
         self._job_worker = self.run_worker(work, name=title, group="job", thread=True, exit_on_error=False)
         return True
 
+    #: Seconds a finished job's outcome stays on the job line before it goes back to "ready".
+    STATUS_CLEAR_S = 8.0
+
     def _job_end(self, message: str, severity: str | None) -> None:
-        self.job = JobState(last=message)
+        state = JobState(last=message)
+        self.job = state
         if severity:
             self.notify(message, severity=severity)  # type: ignore[arg-type]
+        self.set_timer(self.STATUS_CLEAR_S, lambda: self._clear_status(state))
+
+    def _clear_status(self, state: JobState) -> None:
+        """Back to "ready" unless something newer (a job, a follow message) is on the line."""
+        if self.job is state:
+            self.job = JobState(last="following a file being written: "
+                                f"{self.session.n:,} rows so far" if self.session.following else "")
 
     def action_cancel_job(self) -> None:
         from textual.widgets import Input
