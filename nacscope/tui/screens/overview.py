@@ -62,6 +62,7 @@ class OverviewScreen(NacScreen):
     def _set_columns(self) -> bool:
         """Choose the table's columns for the screen's width; True if they changed."""
         narrow = 0 < self.size.width < NARROW
+        self.query_one("#ov-details").set_class(narrow, "-narrow")  # the two detail tables one above the other
         keys = tuple(k for k in LAYER_KEYS if not (narrow and k in NARROW_DROPS))
         if keys == getattr(self, "_keys", ()):
             return False
