@@ -17,7 +17,7 @@ log "machine"; cat "$OUT/machine.txt" >> "$OUT/summary.md"
 log "correctness on CUDA (nac_loss vs CPU float64, code bits CUDA fp32 vs CPU, augmentation, 1-epoch digits train)"
 timeout 150 python benchmarks/gpu_correctness.py 2>&1 | tee "$OUT/correctness.txt" | tail -20 >> "$OUT/summary.md"
 
-log "training throughput: resnet50 bs512 and vgg16_bn bs1000, nacscope vs the authors' pipeline (16 workers)"
+log "training throughput, the authors' step (per-view forwards, their LARS): resnet50 bs512 and vgg16_bn bs1000, nacscope fp32 and bf16+channels_last vs the authors' pipeline (16 workers)"
 timeout 330 python benchmarks/train_throughput.py --gpu --workers 16 2>&1 | tee "$OUT/train_throughput.txt" \
     | tail -25 >> "$OUT/summary.md"
 

@@ -9,7 +9,10 @@ Run side by side in one process, on the same synthetic CIFAR-shaped uint8 data (
   :class:`nacscope.data.Augment` (batched affine_grid/grid_sample crops and flips, elementwise per-sample
   jitter), bf16 autocast + channels_last on CUDA, optional ``torch.compile``.
 
-Both run the same model, NAC loss and optimiser (timm's LARS). It also times the augmentation alone
+Both take the authors' step (NAC-NOTES §2.7, §3): the two views forwarded separately, the authors'
+LARS rule (:class:`nacscope.optim.PaperLARS`), the NAC loss. nacscope is timed twice: in fp32 (the
+paper presets' default, the same arithmetic as the authors') and with bf16 autocast + channels_last on
+CUDA (``--bf16``, a named option that changes the step slightly). It also times the augmentation alone
 against kornia's per-sample pipeline on the same batch.
 
 Examples::
@@ -66,15 +69,14 @@ def _sync(device: torch.device) -> None:
 
 
 def make_step(model, optimizer, bf16: bool, channels_last: bool, p: float = 0.1):
+    from nacscope.training import forward_views
+
     def step(v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
-        views = torch.cat([v1, v2])  # (2B, C, H, W)
         if channels_last:
-            views = views.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(views.device.type, dtype=torch.bfloat16, enabled=bf16):
-            _, a, logits = model(views)
-        b = v1.shape[0]
-        a, logits = a.float(), logits.float()
-        loss = nac_loss(a[:b], a[b:], logits[:b], logits[b:], p)
+            v1, v2 = (v.contiguous(memory_format=torch.channels_last) for v in (v1, v2))
+        with torch.autocast(v1.device.type, dtype=torch.bfloat16, enabled=bf16):
+            a_1, a_2, l_1, l_2 = forward_views(model, v1, v2, "per-view")  # the authors' two encoder calls
+        loss = nac_loss(a_1.float(), a_2.float(), l_1.float(), l_2.float(), p)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -84,13 +86,13 @@ def make_step(model, optimizer, bf16: bool, channels_last: bool, p: float = 0.1)
 
 
 def new_model(arch: str, device: torch.device, channels_last: bool):
-    from timm.optim import Lars
+    from nacscope.optim import PaperLARS
 
     torch.manual_seed(0)
     model = build_model(arch, 128, in_channels=3, image_size=32).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return model, Lars(model.parameters(), lr=0.1, momentum=0.9, trust_coeff=0.001, weight_decay=1e-6)
+    return model, PaperLARS(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-6)
 
 
 def time_authors(arch, images, batch, steps, warmup, workers, device) -> float:
@@ -113,11 +115,12 @@ def time_authors(arch, images, batch, steps, warmup, workers, device) -> float:
     return steps * batch / (time.perf_counter() - t0)
 
 
-def time_nacscope(arch, images, batch, steps, warmup, device, compile_model: bool) -> float:
-    on_cuda = device.type == "cuda"
-    model, opt = new_model(arch, device, on_cuda)
+def time_nacscope(arch, images, batch, steps, warmup, device, compile_model: bool, fast: bool) -> float:
+    """``fast``: bf16 autocast + channels_last on CUDA; otherwise fp32, the authors' arithmetic."""
+    fast = fast and device.type == "cuda"
+    model, opt = new_model(arch, device, fast)
     step_model = torch.compile(model) if compile_model else model
-    step = make_step(step_model, opt, bf16=on_cuda, channels_last=on_cuda)
+    step = make_step(step_model, opt, bf16=fast, channels_last=fast)
     data = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)  # (N, 3, H, W) uint8, resident
     aug = Augment("cifar", MEAN, STD, compile=compile_model)
     g = torch.Generator(device=device).manual_seed(0)
@@ -135,21 +138,27 @@ def time_nacscope(arch, images, batch, steps, warmup, device, compile_model: boo
 
 
 def time_augment(images, batch, reps, device) -> dict[str, float]:
-    """Views/s of the per-sample CIFAR recipe: nacscope's Augment vs kornia's AugmentationSequential."""
-    import kornia.augmentation as K
+    """Views/s of the per-sample CIFAR recipe: nacscope's Augment vs kornia's AugmentationSequential (if installed)."""
+    try:
+        import kornia.augmentation as K
+    except ImportError:  # the GPU machine has no kornia: time ours alone
+        K = None
 
     x = torch.from_numpy(images[:batch]).permute(0, 3, 1, 2).contiguous().to(device)
     ours = Augment("cifar", MEAN, STD)
     g = torch.Generator(device=device).manual_seed(0)
-    kornia_aug = K.AugmentationSequential(
-        K.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
-        K.RandomHorizontalFlip(),
-        K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
-        K.RandomGrayscale(p=0.2),
-        K.Normalize(torch.tensor(MEAN, device=device), torch.tensor(STD, device=device)),
-    ).to(device)
+    cases = {"nacscope": lambda: ours(x, g)}
+    if K is not None:
+        kornia_aug = K.AugmentationSequential(
+            K.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
+            K.RandomHorizontalFlip(),
+            K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+            K.RandomGrayscale(p=0.2),
+            K.Normalize(torch.tensor(MEAN, device=device), torch.tensor(STD, device=device)),
+        ).to(device)
+        cases["kornia"] = lambda: kornia_aug(x.float() / 255)
     out = {}
-    for name, fn in (("nacscope", lambda: ours(x, g)), ("kornia", lambda: kornia_aug(x.float() / 255))):
+    for name, fn in cases.items():
         fn()
         _sync(device)
         t0 = time.perf_counter()
@@ -189,14 +198,22 @@ def main() -> None:
     images = np.random.default_rng(0).integers(0, 256, size=(min(n, 60000), 32, 32, 3), dtype=np.uint8)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}; torch {torch.__version__}; steps {steps} (+{warmup} warm-up); authors' workers {workers}")
-    print(f"{'arch':<10} {'batch':>6} {'authors img/s':>14} {'nacscope img/s':>15} {'ratio':>7}")
+    fast = device.type == "cuda"
+    print(f"{'arch':<10} {'batch':>6} {'authors img/s':>14} {'nacscope fp32':>14} {'ratio':>7}"
+          + (f" {'nacscope bf16':>14} {'ratio':>7}" if fast else ""))
     for arch, batch in zip(archs, batches):
         a = time_authors(arch, images, batch, steps, warmup, workers, device)
-        o = time_nacscope(arch, images, batch, steps, warmup, device, args.compile)
-        print(f"{arch:<10} {batch:>6} {a:>14,.0f} {o:>15,.0f} {o / a:>6.2f}x", flush=True)
+        o = time_nacscope(arch, images, batch, steps, warmup, device, args.compile, fast=False)
+        line = f"{arch:<10} {batch:>6} {a:>14,.0f} {o:>14,.0f} {o / a:>6.2f}x"
+        if fast:
+            f = time_nacscope(arch, images, batch, steps, warmup, device, args.compile, fast=True)
+            line += f" {f:>14,.0f} {f / a:>6.2f}x"
+        print(line, flush=True)
     aug = time_augment(images, max(batches), 10 if device.type == "cuda" else 3, device)
-    print(f"augmentation alone, batch {max(batches)}: nacscope {aug['nacscope']:,.0f} views/s, "
-          f"kornia {aug['kornia']:,.0f} views/s, ratio {aug['nacscope'] / aug['kornia']:.2f}x")
+    line = f"augmentation alone, batch {max(batches)}: nacscope {aug['nacscope']:,.0f} views/s"
+    if "kornia" in aug:
+        line += f", kornia {aug['kornia']:,.0f} views/s, ratio {aug['nacscope'] / aug['kornia']:.2f}x"
+    print(line + ("" if "kornia" in aug else " (kornia not installed)"))
 
 
 if __name__ == "__main__":

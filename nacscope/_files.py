@@ -6,7 +6,7 @@ import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from nacscope.errors import NacscopeError, OptionError
 
@@ -20,22 +20,79 @@ def partial_path(path: str | os.PathLike) -> Path:
     return p.with_name(p.name + PARTIAL_SUFFIX)
 
 
+def _same_or_inside(out: Path, inp: Path) -> str | None:
+    """``"is"`` if ``out`` and ``inp`` are one file, ``"contains"`` if ``inp`` lies under folder ``out``."""
+    try:
+        if out.exists() and inp.exists() and os.path.samefile(out, inp):
+            return "is"
+    except OSError:
+        pass
+    o, i = Path(os.path.realpath(out)), Path(os.path.realpath(inp))
+    if o == i:
+        return "is"
+    if o in i.parents:
+        return "contains"
+    return None
+
+
 def check_output(path: str | os.PathLike, *, force: bool = False,
-                 error: type[NacscopeError] = OptionError) -> Path:
-    """Refuse an output path before any work: a folder, an existing file (unless ``force``), a missing folder.
+                 error: type[NacscopeError] = OptionError, inputs: Iterable[str | os.PathLike | None] = (),
+                 folder: bool = False) -> Path:
+    """The one guard every command runs on each output path before any work.
+
+    Refuses, in one line: an output that is (or, for a ``folder`` output, contains) one of the
+    command's ``inputs``; an existing output that is not a regular file (a device, a folder where a
+    file is expected, a file where a folder is expected); an existing output without ``force``; a
+    missing or unwritable parent folder.
 
     Raises:
         error: one line saying which, and what to do.
     """
     p = Path(path)
-    if p.is_dir():
-        raise error(f"output {p} is a directory")
-    if p.exists() and not force:
-        raise error(f"{p} exists; use --force to overwrite it")
+    for inp in inputs:
+        if inp is None:
+            continue
+        rel = _same_or_inside(p, Path(inp))
+        if rel == "is":
+            raise error(f"output {p} is the input {inp}; choose another output name")
+        if rel == "contains":
+            raise error(f"output folder {p} contains the input {inp}; choose another output folder")
+    if os.path.lexists(p):
+        if folder:
+            if p.is_symlink() or not p.is_dir():
+                raise error(f"output {p} exists and is not a folder")
+        elif p.is_dir():
+            raise error(f"output {p} is a directory")
+        elif not p.is_file():
+            raise error(f"output {p} is not a regular file (a device?); refusing to write over it")
+        if not force:
+            raise error(f"{p} exists; use --force to overwrite it")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise error(f"output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise error(f"output directory {parent} is not writable")
     return p
+
+
+def create_exclusive(path: str | os.PathLike) -> Path:
+    """Create an empty temporary file at ``path`` that nobody else made: whatever sat there (a stale
+    temporary, a symlink planted at the name) is removed, never followed, and the new file is
+    created with ``O_EXCL``. Returns ``path``."""
+    p = Path(path)
+    if p.is_dir() and not p.is_symlink():
+        raise OptionError(f"{p} is a directory; remove it")
+    p.unlink(missing_ok=True)  # removes a symlink itself, not its target
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    os.close(fd)
+    return p
+
+
+def output_error(exc: OSError, path: str | os.PathLike | None = None) -> str:
+    """One line for an OSError met while writing: the path and the reason (``read-only file system``...)."""
+    where = exc.filename or path or "output"
+    reason = exc.strerror or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return f"cannot write {where}: {reason}"
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -61,7 +118,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     (``matplotlib``, ``np.savez``) must be told the format.
     """
     path = Path(path)
-    tmp = partial_path(path)
+    tmp = create_exclusive(partial_path(path))
     try:
         yield tmp
         os.replace(tmp, path)

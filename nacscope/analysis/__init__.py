@@ -4,94 +4,38 @@ Everything ``nacscope analyze`` prints and the TUI shows is computed here. Funct
 ((N, row_bytes) uint8, ``np.packbits`` big bit order) or an open :class:`~nacscope.codes.CodeSet`.
 Long functions accept ``progress(done, total, message)``; raising from it cancels them.
 
-The input-space region analyses (:mod:`nacscope.analysis.segments`, :mod:`nacscope.analysis.plane`)
-need torch; their functions are re-exported here lazily, so that importing this package stays light.
+Two meanings of "regions" are kept apart: :mod:`.regions` counts the distinct activation patterns
+*the data* falls into; :mod:`.segments` and :mod:`.plane` count the *input-space* linear regions
+along a segment or in a plane (they need torch).
+
+Every name is re-exported lazily (module ``__getattr__``), so that importing one submodule, such as
+:mod:`.labels` from the CLI, loads neither numpy nor torch.
 """
 
-from nacscope.analysis.bits import bit_health
-from nacscope.analysis.collisions import (
-    CollisionReport,
-    collision_groups,
-    near_collisions,
-    neighbour_stats,
-    nn_hamming_distances,
-)
-from nacscope.analysis.engine import (
-    analyze_codeset,
-    analyze_cumulative,
-    analyze_layer,
-    analyze_retrieval,
-    compare_codesets,
-)
-from nacscope.analysis.hamming import hamming_distances
-from nacscope.analysis.probes import knn_code_probe, linear_probe, logistic_code_probe
-from nacscope.analysis.projection import trustworthiness, umap_projection
-from nacscope.analysis.regions import cumulative_distinct, distinct_patterns, region_sizes
-from nacscope.analysis.retrieval import (
-    RetrievalResult,
-    average_precision_per_query,
-    hamming_topk,
-    knn_accuracy,
-    mean_average_precision,
-    neighbours,
-    pr_curve,
-    precision_at_k,
-    precision_within_radius,
-    retrieval_metrics,
-)
+from __future__ import annotations
 
-#: Re-exported on first access (module -> names), see ``__getattr__``.
-_LAZY = {
-    "nacscope.analysis.segments": (
-        "SegmentRegions", "check_piecewise_linear", "count_regions_dense", "count_regions_exact", "patterns_along",
-        "sample_pairs",
-    ),
+from nacscope._lazy import lazy_exports
+
+_MODULES = {
+    "nacscope.analysis.bits": ("bit_health",),
+    "nacscope.analysis.collisions": ("CollisionReport", "collision_groups", "near_collisions", "neighbour_stats",
+                                     "nn_hamming_distances"),
+    "nacscope.analysis.engine": ("analyze_codeset", "analyze_cumulative", "analyze_layer", "analyze_retrieval",
+                                 "compare_codesets"),
+    "nacscope.analysis.hamming": ("hamming_distances",),
+    "nacscope.analysis.probes": ("knn_code_probe", "linear_probe", "logistic_code_probe"),
+    "nacscope.analysis.projection": ("trustworthiness", "umap_projection"),
+    "nacscope.analysis.regions": ("cumulative_distinct", "distinct_patterns", "region_sizes"),
+    "nacscope.analysis.retrieval": ("RetrievalResult", "average_precision_per_query", "hamming_topk", "knn_accuracy",
+                                    "mean_average_precision", "neighbours", "pr_curve", "precision_at_k",
+                                    "precision_within_radius", "retrieval_metrics"),
+    "nacscope.analysis.segments": ("SegmentRegions", "check_piecewise_linear", "count_regions_dense",
+                                   "count_regions_exact", "patterns_along", "sample_pairs"),
     "nacscope.analysis.plane": ("PlaneRegions", "plane_points", "plane_regions", "plot_planes", "region_colors"),
+    "nacscope.analysis.linear_eval": ("LinearEvalConfig", "LinearEvalResult", "linear_eval", "probe_checkpoint"),
 }
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
+__all__ = sorted(_LAZY)
 
-def __getattr__(name: str):
-    module = _LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nacscope.analysis' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-__all__ = [
-    *_LAZY_NAMES,
-    "CollisionReport",
-    "RetrievalResult",
-    "analyze_codeset",
-    "analyze_cumulative",
-    "analyze_layer",
-    "analyze_retrieval",
-    "average_precision_per_query",
-    "bit_health",
-    "collision_groups",
-    "compare_codesets",
-    "cumulative_distinct",
-    "distinct_patterns",
-    "hamming_distances",
-    "hamming_topk",
-    "knn_accuracy",
-    "knn_code_probe",
-    "linear_probe",
-    "logistic_code_probe",
-    "mean_average_precision",
-    "near_collisions",
-    "neighbour_stats",
-    "neighbours",
-    "nn_hamming_distances",
-    "pr_curve",
-    "precision_at_k",
-    "precision_within_radius",
-    "region_sizes",
-    "retrieval_metrics",
-    "trustworthiness",
-    "umap_projection",
-]
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

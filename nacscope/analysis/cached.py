@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
 #: Bumped whenever a computation changes, so that older cached results are recomputed.
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2  # 2: retrieval blocks gained map_skip_no_relevant, queries_without_relevant
 
 
 def cache_key(prefix: str, name: str) -> str:

@@ -146,6 +146,8 @@ def analyze_retrieval(
             "n_queries": summary["n_queries"],
             "n_gallery": int(cs.n_samples - (summary["n_queries"] if split == "query" else 1)),
             "map": summary["map"],
+            "map_skip_no_relevant": summary["map_skip_no_relevant"],
+            "queries_without_relevant": summary["queries_without_relevant"],
             f"map_at_{R}": summary[f"map_at_{res.R}"],
             "tie_aware_map": summary["tie_aware_map"],
             f"precision_at_{k}": summary[f"precision_at_{res.ks[0]}"],

@@ -82,7 +82,7 @@ def umap_projection(
     Returns:
         ``(coords (N, 2) float32, info)`` with ``info = {"name", "params", "trustworthiness", "cached"}``.
     """
-    from nacscope.codes.cache import read_projection, write_projection
+    from nacscope.codes.cache import projection_attrs, read_projection, write_projection
 
     if cs.n_samples == 0:
         raise OptionError(f"{cs.path.name} has no samples to project")
@@ -104,7 +104,7 @@ def umap_projection(
     if use_cache:
         coords = read_projection(cs, name, params)
         if coords is not None:
-            stored = cs.f["projections"][name].attrs.get("trustworthiness")
+            stored = (projection_attrs(cs, name) or {}).get("trustworthiness")
             return coords, {"name": name, "params": params, "trustworthiness": None if stored is None else float(stored),
                             "cached": True}
     packed = "layer" in source

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from nacscope.analysis.labels import label
 from nacscope._files import check_output, save_png
 from nacscope.errors import OptionError
 
@@ -228,13 +229,16 @@ def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, resolution: int
     return path.name, int(res.n_regions)
 
 
+_LAYER_KEYS = ("n_bits", "distinct_patterns", "cumulative_distinct", "collision_groups", "samples_in_collisions",
+               "largest_group", "mixed_label_groups", "dead_bits", "stuck_bits", "bit_entropy", "effective_bits")
+
+
 def _markdown(result: dict, figures: list[str], umap_info: dict | None, plane_info: str | None = None) -> str:
     lines = [f"# nacscope report: {Path(result['file']).name}", "",
              f"{result['n_samples']} samples; labels: {result['labels'] or 'none'}; "
              f"retrieval split: {result['split'] or 'n/a'}.", "",
-             "| layer | bits | distinct patterns | cumulative | collision groups | samples in collisions | "
-             "largest group | mixed-label groups | dead | stuck | bit entropy | effective bits |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| layer | " + " | ".join(label(k) for k in _LAYER_KEYS) + " |",
+             "|---|" + "---|" * len(_LAYER_KEYS)]
 
     def f(v, nd=2):
         return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
@@ -245,8 +249,8 @@ def _markdown(result: dict, figures: list[str], umap_info: dict | None, plane_in
                      f"{f(L['mixed_label_groups'])} | {L['dead_bits']} | {L['stuck_bits']} | {f(L['bit_entropy'], 1)} | "
                      f"{f(L['effective_bits'], 1)} |")
     if result["retrieval"]:
-        lines += ["", "| layer | mAP | mAP@1000 | tie-aware mAP | P@100 | P (radius 2) | k-NN accuracy |",
-                  "|---|---|---|---|---|---|---|"]
+        keys = ("map", "map_at_1000", "tie_aware_map", "precision_at_100", "precision_radius_2", "knn_accuracy")
+        lines += ["", "| layer | " + " | ".join(label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
         for name, R in result["retrieval"].items():
             lines.append(f"| {name} | {f(R['map'], 4)} | {f(R['map_at_1000'], 4)} | {f(R['tie_aware_map'], 4)} | "
                          f"{f(R['precision_at_100'], 4)} | {f(R['precision_radius_2'], 4)} | {f(R['knn_accuracy'], 4)} |")
@@ -316,7 +320,7 @@ def write_report(
             layer = umap_layer or names[-1]
             coords, umap_info = umap_projection(cs, layer, use_cache=use_cache, progress=progress)
             tw = umap_info["trustworthiness"]
-            title = f"UMAP of {layer} codes (Hamming)" + (f", trustworthiness {tw:.3f}" if tw is not None else "")
+            title = f"UMAP of layer {layer} (Hamming distance of codes)" + (f", trustworthiness {tw:.3f}" if tw is not None else "")
             figures.append(fig_umap(coords, cs.labels(), title, tmp / "umap.png"))
         plane_info = None
         if plane and plane_rows is not None:

@@ -168,6 +168,9 @@ class RetrievalResult:
             "rank": self.rank,
             "n_queries": self.n_queries,
             "map": mean(self.ap),
+            # the NAC authors' averaging: queries with no relevant gallery item are left out (multi-label sets)
+            "map_skip_no_relevant": mean(self.ap[self.n_relevant > 0]),
+            "queries_without_relevant": int(np.sum(self.n_relevant == 0)),
             f"map_at_{self.R}": mean(self.ap_at_r),
             "tie_aware_map": mean(self.tie_ap),
             **{f"precision_at_{k}": mean(v) for k, v in self.precision_at_k.items()},

@@ -10,6 +10,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
+from nacscope.analysis.labels import label, short_label
 from nacscope.cli._common import console, err_console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.errors import OptionError
@@ -59,23 +60,21 @@ def _fmt(v, nd: int = 3) -> str:
     return str(v)
 
 
-REGION_COLUMNS = [
-    ("bits", "n_bits", 0), ("distinct", "distinct_patterns", 0), ("groups", "collision_groups", 0),
-    ("in grp", "samples_in_collisions", 0), ("largest", "largest_group", 0), ("mixed", "mixed_label_groups", 0),
-    ("NN", None, 1),
-]
+def _cols(keys: tuple[tuple[str | None, int], ...]) -> list[tuple[str, str | None, int]]:
+    """(short label, result key, decimals): headers from the one label table."""
+    return [(short_label(k or "nn_distance"), k, nd) for k, nd in keys]
+
+
+REGION_COLUMNS = _cols((("n_bits", 0), ("distinct_patterns", 0), ("collision_groups", 0), ("samples_in_collisions", 0),
+                        ("largest_group", 0), ("mixed_label_groups", 0), (None, 1)))
 REGION_CAPTION = ("distinct: activation patterns; groups: samples sharing one code (in grp: samples in them, "
                   "mixed: groups mixing labels); NN: mean Hamming distance to the nearest other sample; "
                   "joint: distinct patterns of all layers up to this one")
-BIT_COLUMNS = [
-    ("dead", "dead_bits", 0), ("stuck", "stuck_bits", 0), ("mean rate", "mean_rate", 3), ("entropy", "bit_entropy", 1),
-    ("eff. bits", "effective_bits", 1), ("mean |corr|", "mean_abs_correlation", 3),
-]
+BIT_COLUMNS = _cols((("dead_bits", 0), ("stuck_bits", 0), ("mean_rate", 3), ("bit_entropy", 1), ("effective_bits", 1),
+                     ("mean_abs_correlation", 3)))
 LAYER_COLUMNS = REGION_COLUMNS + BIT_COLUMNS
-RETRIEVAL_COLUMNS = [
-    ("mAP", "map"), ("mAP@1000", "map_at_1000"), ("tie-aware mAP", "tie_aware_map"), ("P@100", "precision_at_100"),
-    ("P(r<=2)", "precision_radius_2"), ("k-NN acc", "knn_accuracy"),
-]
+RETRIEVAL_COLUMNS = [(short_label(k), k) for k in ("map", "map_at_1000", "tie_aware_map", "precision_at_100",
+                                                      "precision_radius_2", "knn_accuracy")]
 
 
 def _layer_value(layer: dict, key: str | None):
@@ -91,7 +90,7 @@ def _render(result: dict) -> None:
     t.add_column("layer")
     for title, _, _ in REGION_COLUMNS:
         t.add_column(title, justify="right")
-    t.add_column("joint", justify="right")
+    t.add_column(short_label("cumulative_distinct"), justify="right")
     for name, L in result["layers"].items():
         t.add_row(name, *[_fmt(_layer_value(L, k), nd) for _, k, nd in REGION_COLUMNS],
                   _fmt(result["cumulative"][name]["distinct_patterns"]))
@@ -114,7 +113,7 @@ def _render(result: dict) -> None:
     if result.get("probes"):
         p = Table(title="Probes (test accuracy; fast protocol on the file's split, not the paper's linear "
                         "evaluation: see nacscope probe)")
-        for col in ("layer", "logistic on codes", "k-NN on codes", "linear on features (fast)"):
+        for col in ("layer", *(label(k) for k in ("logistic_codes", "knn_codes", "linear_features"))):
             p.add_column(col, justify="right" if col != "layer" else "left")
         for name, P in result["probes"].items():
             p.add_row(name, _fmt(P["logistic_codes"], 4), _fmt(P["knn_codes"], 4), _fmt(P["linear_features"], 4))

@@ -205,7 +205,7 @@ def dump_cmd(
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Site name patterns ('encoder.*'), or 'all'; repeat for more. Default: code, head ReLU, encoder's last ReLU.")] = None,
     features: Annotated[bool, typer.Option("--features/--no-features", help="Store encoder features h (float16).")] = True,
     thumbnails: Annotated[int, typer.Option("--thumbnails", help="Max side of stored thumbnails; 0 for none.")] = 32,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10.")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10 or paper-flickr25k (the NAC authors' protocols, NAC-NOTES §4).")] = None,
     queries_per_class: Annotated[Optional[int], typer.Option("--queries-per-class", help="Mark K queries per class.")] = None,
     random_init: RandOpt = False,
     arch: ArchOpt = None,
@@ -251,6 +251,8 @@ def dump_cmd(
         "command": command_line(),
         "dataset": dataset,
         "split": split,
+        # where the on-disk dataset was read (rebuilding inputs for segment walks reads it again)
+        "data_root": str(data_root.expanduser().resolve()) if data_root else "",
         "checkpoint": meta.get("path", str(checkpoint)),
         "checkpoint_sha256": meta.get("sha256", ""),
         "config": {

@@ -69,7 +69,8 @@ def _render(result, run_dir: Path, baseline: bool) -> None:
             saved = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
             rows.append(("random init", baseline_eval(saved)))
         for name, ev in rows:
-            table.add_row(name, f"{ev['knn_acc']:.4f}", f"{ev['map']:.4f}", f"{ev['code_knn_acc']:.4f}", str(ev["distinct_codes"]))
+            cells = ["-" if ev[k] is None else f"{ev[k]:.4f}" for k in ("knn_acc", "map", "code_knn_acc")]
+            table.add_row(name, *cells, str(ev["distinct_codes"]))
         console.print(table)
 
 

@@ -1,20 +1,32 @@
-"""Analysis results cached inside a code set, keyed by the parameters that produced them.
+"""Analysis results cached beside a code set, keyed by the parameters that produced them.
 
-``/analysis/<key>`` is a group with attributes ``params`` (canonical JSON), ``result`` (JSON),
-``created`` and ``nacscope_version``, and one dataset per stored array. ``/projections/<name>``
-is a float32 (N, 2) dataset with the same ``params`` attribute. A result is reused only when its
-stored params equal the requested ones exactly; anything else is recomputed and replaces it.
+A finished code set is never opened for writing: caches live in a sidecar HDF5 file
+``<code set>.cache`` (same folder) that is rewritten whole under a unique temporary name
+and renamed over the old one, so a kill at any moment leaves the code set untouched and the
+sidecar either old or new, never half-written (``benchmarks/cache_write.py`` measured the
+options; see ``docs/format.md``). Writers take an exclusive lock on ``<code set>.cache.lock``;
+readers need none (a rename never shows them a half-written file).
+
+Inside the sidecar, ``/analysis/<key>`` is a group with attributes ``params`` (canonical JSON),
+``result`` (JSON), ``n_samples``, ``created`` and ``nacscope_version``, and one dataset per stored
+array; ``/projections/<name>`` is a float32 (N, 2) dataset with the same ``params`` attribute. The
+root attribute ``codeset`` identifies the code set the results belong to; a sidecar of another
+file (a code set replaced under the same name) is ignored. Caches that older versions wrote
+inside the code set itself are still read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
+import errno
+import fcntl
 import json
 import os
-import signal
-import threading
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import h5py
 import numpy as np
@@ -24,6 +36,21 @@ from nacscope.errors import CodeSetError
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
+
+CACHE_SUFFIX = ".cache"
+CACHE_FORMAT = "nacscope.cache"
+#: Longest a writer waits for another process's cache write before giving up with one line.
+LOCK_TIMEOUT_S = 120.0
+
+
+class CacheWarning(UserWarning):
+    """A cache entry could not be used (corrupt, unreadable); it is recomputed."""
+
+
+def cache_path(codeset_path: str | os.PathLike) -> Path:
+    """The sidecar holding the cached results of a code set: ``<name>.cache`` in its folder."""
+    p = Path(codeset_path)
+    return p.with_name(p.name + CACHE_SUFFIX)
 
 
 def canonical_params(params: Mapping[str, Any]) -> str:
@@ -39,59 +66,155 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def fingerprint(cs: "CodeSet") -> str:
+    """What ties a sidecar to one code set: creation time, rows, layers and size of the file."""
+    created = cs.f.attrs.get("created", "")
+    created = created.decode() if isinstance(created, bytes) else str(created)
+    return json.dumps(
+        {"created": created, "n_samples": cs.n_samples, "layers": cs.layer_names, "size": os.path.getsize(cs.path)},
+        sort_keys=True,
+    )
+
+
+def _open_sidecar(cs: "CodeSet") -> h5py.File | None:
+    """The sidecar opened read-only if it belongs to ``cs``; None if absent or of another file."""
+    side = cache_path(cs.path)
+    for attempt in range(5):  # a rename in flight can make one open fail; retry briefly
+        if not side.is_file():
+            return None
+        try:
+            f = h5py.File(side, "r", locking=False)
+        except OSError:
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        if f.attrs.get("format") == CACHE_FORMAT and f.attrs.get("codeset") == fingerprint(cs):
+            return f
+        f.close()
+        return None
+    warnings.warn(f"cache {side} is unreadable; ignoring it", CacheWarning, stacklevel=3)
+    return None
+
+
+def _lookup(cs: "CodeSet", group: str, name: str, read: Callable[[Any], Any]) -> Any:
+    """``read(member)`` of ``/<group>/<name>`` from the sidecar, else from the code set; None if absent.
+
+    A member that cannot be read is reported in one warning line and treated as absent.
+    """
+    side = _open_sidecar(cs)
+    sources = ([side] if side is not None else []) + [cs.f]
+    try:
+        for f in sources:
+            g = f.get(group)
+            if not isinstance(g, h5py.Group) or name not in g:
+                continue
+            try:
+                return read(g[name])
+            except Exception as exc:  # noqa: BLE001 - a poisoned entry must never be fatal
+                where = cache_path(cs.path) if f is side else cs.path
+                msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                warnings.warn(f"ignoring corrupt cache entry {group}/{name} in {where} ({msg}); recomputing",
+                              CacheWarning, stacklevel=3)
+                return None
+        return None
+    finally:
+        if side is not None:
+            side.close()
+
+
 def read_cached(cs: "CodeSet", key: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """Return ``{"result": ..., "arrays": {name: ndarray}}`` if ``key`` was stored with ``params``."""
-    g = cs.f.get("analysis")
-    if g is None or key not in g:
-        return None
-    entry = g[key]
-    if entry.attrs.get("params") != canonical_params(params):
-        return None
-    if entry.attrs.get("n_samples", -1) != cs.n_samples:
-        return None
-    return {
-        "result": json.loads(entry.attrs.get("result", "null")),
-        "arrays": {name: entry[name][()] for name in entry.keys()},
-    }
+    want = canonical_params(params)
+
+    def read(entry):
+        if not isinstance(entry, h5py.Group):
+            raise ValueError("not a group")
+        if _text(entry.attrs.get("params")) != want or int(entry.attrs.get("n_samples", -1)) != cs.n_samples:
+            return None
+        return {
+            "result": json.loads(_text(entry.attrs["result"])),
+            "arrays": {name: entry[name][()] for name in entry.keys()},
+        }
+
+    return _lookup(cs, "analysis", key, read)
+
+
+def _text(v: Any) -> str | None:
+    if isinstance(v, bytes):
+        return v.decode()
+    return v if isinstance(v, str) or v is None else str(v)
 
 
 def can_write(cs: "CodeSet") -> bool:
-    """Whether results can be cached in this file (complete, not followed via SWMR, writable)."""
-    return cs.complete and not cs.swmr and os.access(cs.path, os.W_OK)
+    """Whether results can be cached for this file (complete, not followed via SWMR, folder writable)."""
+    folder = cs.path.parent if str(cs.path.parent) else Path(".")
+    return cs.complete and not cs.swmr and os.access(folder, os.W_OK)
 
 
-@contextlib.contextmanager
-def _reopened_for_writing(cs: "CodeSet", what: str) -> Iterator[h5py.File]:
-    """Reopen ``cs`` read-write for one small update, then read-only again.
+class _Lock:
+    """An exclusive ``flock`` on ``<code set>.cache.lock``: one cache writer at a time."""
 
-    Ctrl-C is held back until the update is written and the file closed, so an interrupt cannot
-    leave the file half-updated (the existing rows are never touched by cache writes).
-    """
-    path = cs.path
-    cs.f.close()
-    try:
-        with _sigint_deferred(), h5py.File(path, "r+", locking=False) as f:
-            yield f
-    except OSError as exc:
-        raise CodeSetError(f"cannot {what} in {path}: {exc}") from None
-    finally:
-        cs.f = h5py.File(path, "r", locking=False)
+    def __init__(self, path: Path, timeout: float = LOCK_TIMEOUT_S) -> None:
+        self.path, self.timeout, self.fd = path, timeout, -1
+
+    def __enter__(self) -> "_Lock":
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise CodeSetError(f"another process is writing the cache {self.path.name[:-5]}; try again later") from None
+                time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)  # closing releases the lock
 
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Delay SIGINT until the block ends (only possible in the main thread; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list = []
-    previous = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
+def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py.Group], None]) -> None:
+    """Write a new sidecar holding the old one's members plus ``write``'s, and rename it into place."""
+    from nacscope.codes.schema import LIBVER
+
+    side = cache_path(cs.path)
+    fp = fingerprint(cs)
+    with _Lock(side.with_name(side.name + ".lock")):
+        for stale in side.parent.glob(f".{side.name}.*.tmp"):  # left by a killed writer (we hold the lock)
+            stale.unlink(missing_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            old = _open_sidecar(cs)
+            with h5py.File(tmp, "w", libver=LIBVER, locking=False) as f:
+                f.attrs["format"] = CACHE_FORMAT
+                f.attrs["format_version"] = 1
+                f.attrs["codeset"] = fp
+                for gname in ("analysis", "projections"):
+                    g = f.create_group(gname)
+                    src = old.get(gname) if old is not None else None
+                    if isinstance(src, h5py.Group):
+                        for member in src:
+                            if not (gname == group and member == name):
+                                src.copy(member, g)
+                if old is not None:
+                    old.close()
+                write(f[group])
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, side)
+        except OSError as exc:
+            raise CodeSetError(f"cannot write cache {side}: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_cached(
@@ -101,19 +224,13 @@ def write_cached(
     result: Any,
     arrays: Mapping[str, np.ndarray] | None = None,
 ) -> bool:
-    """Store a result in the file (replacing an older one under ``key``); False if not writable.
-
-    The code set is briefly reopened read-write and then read-only again; arrays the caller holds
-    from the file stay valid (they are numpy copies).
-    """
+    """Store a result in the sidecar (replacing an older one under ``key``); False if not writable."""
     if not can_write(cs):
         return False
     payload = json.dumps(result, default=_json_default)
     n_samples = cs.n_samples
-    with _reopened_for_writing(cs, "cache results") as f:
-        g = f.require_group("analysis")
-        if key in g:
-            del g[key]
+
+    def write(g: h5py.Group) -> None:
         entry = g.create_group(key)
         for name, arr in (arrays or {}).items():
             arr = np.asarray(arr)
@@ -124,41 +241,73 @@ def write_cached(
         entry.attrs["n_samples"] = n_samples
         entry.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         entry.attrs["nacscope_version"] = __version__
+
+    _rewrite_sidecar(cs, "analysis", key, write)
     return True
 
 
 def cached_keys(cs: "CodeSet") -> list[str]:
-    """Keys of the cached analyses in a code set."""
-    g = cs.f.get("analysis")
-    return sorted(g.keys()) if g is not None else []
+    """Keys of the cached analyses of a code set (sidecar and, for older files, in the file)."""
+    keys: set[str] = set()
+    side = _open_sidecar(cs)
+    for f in ([side] if side is not None else []) + [cs.f]:
+        g = f.get("analysis")
+        if isinstance(g, h5py.Group):
+            keys.update(g.keys())
+    if side is not None:
+        side.close()
+    return sorted(keys)
 
 
 def read_projection(cs: "CodeSet", name: str, params: Mapping[str, Any] | None = None) -> np.ndarray | None:
     """A stored (N, 2) projection, or None if absent (or stored with other params)."""
-    g = cs.f.get("projections")
-    if g is None or name not in g:
-        return None
-    ds = g[name]
-    if params is not None and ds.attrs.get("params") != canonical_params(params):
-        return None
-    if ds.shape[0] != cs.n_samples:
-        return None
-    return ds[()]
+    def read(ds):
+        if not isinstance(ds, h5py.Dataset):
+            raise ValueError("not a dataset")
+        if params is not None and _text(ds.attrs.get("params")) != canonical_params(params):
+            return None
+        if ds.shape != (cs.n_samples, 2):
+            return None
+        return ds[()]
+
+    return _lookup(cs, "projections", name, read)
 
 
 def write_projection(cs: "CodeSet", name: str, coords: np.ndarray, params: Mapping[str, Any], **attrs: Any) -> bool:
-    """Store an (N, 2) projection under ``/projections/<name>``; False if the file is not writable."""
+    """Store an (N, 2) projection under ``/projections/<name>`` of the sidecar; False if not writable."""
     coords = np.asarray(coords, dtype=np.float32)
     if coords.shape != (cs.n_samples, 2):
         raise CodeSetError(f"projection must be ({cs.n_samples}, 2), got {coords.shape}")
     if not can_write(cs):
         return False
-    with _reopened_for_writing(cs, "store projection") as f:
-        g = f.require_group("projections")
-        if name in g:
-            del g[name]
+
+    def write(g: h5py.Group) -> None:
         ds = g.create_dataset(name, data=coords)
         ds.attrs["params"] = canonical_params(params)
         for k, v in attrs.items():
             ds.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=_json_default)
+
+    _rewrite_sidecar(cs, "projections", name, write)
     return True
+
+
+def projection_attrs(cs: "CodeSet", name: str) -> dict[str, Any] | None:
+    """Attributes (``params``, ``trustworthiness``, ...) of a stored projection, or None if absent."""
+    def read(ds):
+        return {k: (v.item() if isinstance(v, np.generic) else _text(v) if isinstance(v, bytes) else v)
+                for k, v in ds.attrs.items()}
+
+    return _lookup(cs, "projections", name, read)
+
+
+def projection_names(cs: "CodeSet") -> list[str]:
+    """Names of the stored projections (sidecar and, for older files, in the file)."""
+    names: set[str] = set()
+    side = _open_sidecar(cs)
+    for f in ([side] if side is not None else []) + [cs.f]:
+        g = f.get("projections")
+        if isinstance(g, h5py.Group):
+            names.update(g.keys())
+    if side is not None:
+        side.close()
+    return sorted(names)

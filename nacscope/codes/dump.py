@@ -285,12 +285,13 @@ def dump_codes(
         h_probe, _ = recorder.forward(data.normalize(torch.as_tensor(_to_numpy(example)).to(device)))
     feat_dim = int(h_probe.shape[1]) if (features and h_probe is not None) else None
     thumb = thumbnail_shape(img_shape, thumbnails) if thumbnails else None
-    labels_kind = "class" if data.labels is not None else None
+    labels_kind = None if data.labels is None else ("multihot" if data.labels.ndim == 2 else "class")
     meta = {"precision": precision, "batch_size": batch_size, "sites": [s.name for s in sites]}
     writer = CodeSetWriter(
         out,
         layer_specs(sites),
         label_kind=labels_kind,
+        n_label_columns=int(data.labels.shape[1]) if labels_kind == "multihot" else None,
         class_names=list(data.class_names) if (data.class_names and labels_kind) else None,
         has_query_mask=data.is_query is not None,
         features={"h": feat_dim} if feat_dim else None,
@@ -383,6 +384,7 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *,
         root = {k: v for k, v in first.attrs.items() if k not in ("n_samples", "complete", "created")}
         w = CodeSetWriter(
             out, specs, label_kind=first.label_kind, class_names=first.class_names,
+            n_label_columns=int(first.f["samples"]["labels"].shape[1]) if first.label_kind == "multihot" else None,
             has_query_mask=first.query_mask is not None, features=feats or None,
             thumbnail_shape=tuple(th) if th is not None else None,
             attrs={**root, **(attrs or {}), "merged_from_shards": len(opened)}, force=force,

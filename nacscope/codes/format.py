@@ -27,7 +27,9 @@ so that a reader can follow the file while it grows, and rename to the final nam
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
+import warnings
 import os
 import re
 from dataclasses import dataclass
@@ -38,12 +40,11 @@ import h5py
 import numpy as np
 
 from nacscope import __version__
-from nacscope._files import check_output, partial_path  # partial_path is re-exported by nacscope.codes
+from nacscope._files import PARTIAL_SUFFIX, check_output, create_exclusive, partial_path  # partial_path is re-exported by nacscope.codes
+from nacscope.codes.bits import pack_bits, packed_width, unpack_bits
+from nacscope.codes.schema import FORMAT_MINOR, FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, LIBVER
 from nacscope.errors import CodeSetError, OptionError
 
-FORMAT_NAME = "nacscope.codeset"
-FORMAT_VERSION = 1
-LAYER_KINDS = ("relu", "code", "imported", "other")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:#]+$")
 
 #: Target size of one chunk of packed bits, in bytes (rows per chunk = this / row bytes).
@@ -64,23 +65,12 @@ OTHER_COMPRESSION: dict[str, Any] = {}
 FEATURE_COMPRESSION: dict[str, Any] = {}
 
 
-def packed_width(units: int) -> int:
-    """Bytes per row of packed bits for ``units`` units."""
-    return (int(units) + 7) // 8
-
-
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """Pack a (N, units) array of {0,1}/bool along units into (N, ceil(units/8)) uint8, big bit order."""
-    return np.packbits(np.asarray(bits, dtype=bool), axis=1, bitorder="big")
-
-
-def unpack_bits(packed: np.ndarray, units: int) -> np.ndarray:
-    """Unpack (N, ceil(units/8)) uint8 into a (N, units) uint8 array of 0/1."""
-    return np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1, count=units, bitorder="big")
-
-
-def _rows_per_chunk(row_bytes: int) -> int:
-    return int(max(1, min(65536, CHUNK_BYTES // max(1, row_bytes))))
+def _rows_per_chunk(row_bytes: int, expected_rows: int | None = None) -> int:
+    """Rows per chunk: about ``CHUNK_BYTES``, at most 65,536, and no more than the rows expected."""
+    rows = max(1, min(65536, CHUNK_BYTES // max(1, row_bytes)))
+    if expected_rows is not None and expected_rows > 0:
+        rows = min(rows, int(expected_rows))
+    return int(rows)
 
 
 def check_name(name: str, what: str = "layer") -> str:
@@ -156,6 +146,7 @@ class CodeSetWriter:
         attrs: Mapping[str, Any] | None = None,
         force: bool = False,
         flush_every: int = 1,
+        expected_rows: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.tmp = partial_path(self.path)
@@ -178,14 +169,20 @@ class CodeSetWriter:
         self.features = dict(features or {})
         self.thumbnail_shape = thumbnail_shape
         self.flush_every = max(1, int(flush_every))
+        # Chunks no larger than the data: without a hint, small chunks (4,096 rows) keep small files small.
+        self.n_expected = int(expected_rows) if expected_rows else None
+        self.expected_rows = self.n_expected or 4096
         self.n = 0
         self._appends = 0
         self._closed = False
         self.tmp.unlink(missing_ok=True)
         try:
-            self.f = h5py.File(self.tmp, "w", libver="latest", locking=False)
+            self.f = h5py.File(create_exclusive(self.tmp), "w", libver=LIBVER, locking=False)
         except OSError as exc:
             raise CodeSetError(f"cannot create {self.tmp}: {exc}") from None
+        # Readers tell "dump in progress" from "interrupted dump" by this lock (released on exit, even kill -9).
+        self._lock_fd = os.open(self.tmp, os.O_RDONLY)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             self._create(attrs or {}, n_label_columns, class_names)
             self.f.swmr_mode = True
@@ -196,6 +193,7 @@ class CodeSetWriter:
     # -- layout -------------------------------------------------------------------------------
     def _create(self, attrs: Mapping[str, Any], n_label_columns: int | None, class_names) -> None:
         f = self.f
+        er = self.expected_rows
         root = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -203,24 +201,27 @@ class CodeSetWriter:
             "created": _now(),
             "complete": False,
             "n_samples": -1,
+            "format_minor": FORMAT_MINOR,
         }
+        if self.n_expected is not None:
+            root["n_expected"] = self.n_expected
         for key, value in {**root, **attrs}.items():
             f.attrs[key] = _attr_value(value)
         s = f.create_group("samples")
-        s.create_dataset("index", (0,), maxshape=(None,), dtype="int64", chunks=(65536,), **OTHER_COMPRESSION)
+        s.create_dataset("index", (0,), maxshape=(None,), dtype="int64", chunks=(_rows_per_chunk(8, er),), **OTHER_COMPRESSION)
         if self.label_kind == "class":
-            lab = s.create_dataset("labels", (0,), maxshape=(None,), dtype="int64", chunks=(65536,), **OTHER_COMPRESSION)
+            lab = s.create_dataset("labels", (0,), maxshape=(None,), dtype="int64", chunks=(_rows_per_chunk(8, er),), **OTHER_COMPRESSION)
             lab.attrs["kind"] = "class"
         elif self.label_kind == "multihot":
             c = int(n_label_columns)  # type: ignore[arg-type]
             lab = s.create_dataset(
-                "labels", (0, c), maxshape=(None, c), dtype="uint8", chunks=(_rows_per_chunk(c), c), **OTHER_COMPRESSION
+                "labels", (0, c), maxshape=(None, c), dtype="uint8", chunks=(_rows_per_chunk(c, er), c), **OTHER_COMPRESSION
             )
             lab.attrs["kind"] = "multihot"
         if class_names is not None:
             s.create_dataset("class_names", data=np.array([str(c) for c in class_names], dtype=h5py.string_dtype()))
         if self.has_query_mask:
-            s.create_dataset("is_query", (0,), maxshape=(None,), dtype="bool", chunks=(65536,), **OTHER_COMPRESSION)
+            s.create_dataset("is_query", (0,), maxshape=(None,), dtype="bool", chunks=(_rows_per_chunk(8, er),), **OTHER_COMPRESSION)
         if self.thumbnail_shape is not None:
             h, w, c = (int(v) for v in self.thumbnail_shape)
             s.create_dataset(
@@ -228,7 +229,7 @@ class CodeSetWriter:
                 (0, h, w, c),
                 maxshape=(None, h, w, c),
                 dtype="uint8",
-                chunks=(_rows_per_chunk(h * w * c), h, w, c),
+                chunks=(_rows_per_chunk(h * w * c, er), h, w, c),
                 **FEATURE_COMPRESSION,
             )
         g = f.create_group("layers")
@@ -236,7 +237,7 @@ class CodeSetWriter:
             lg = g.create_group(spec.name)
             wb = packed_width(spec.units)
             lg.create_dataset(
-                "bits", (0, wb), maxshape=(None, wb), dtype="uint8", chunks=(_rows_per_chunk(wb), wb), **BITS_COMPRESSION
+                "bits", (0, wb), maxshape=(None, wb), dtype="uint8", chunks=(_rows_per_chunk(wb, er), wb), **BITS_COMPRESSION
             )
             if spec.features:
                 lg.create_dataset(
@@ -244,7 +245,7 @@ class CodeSetWriter:
                     (0, spec.units),
                     maxshape=(None, spec.units),
                     dtype="float16",
-                    chunks=(_rows_per_chunk(2 * spec.units), spec.units),
+                    chunks=(_rows_per_chunk(2 * spec.units, er), spec.units),
                     **FEATURE_COMPRESSION,
                 )
             lg.attrs["units"] = spec.units
@@ -257,10 +258,8 @@ class CodeSetWriter:
             check_name(name, "feature")
             fg.create_dataset(
                 name, (0, int(dim)), maxshape=(None, int(dim)), dtype="float16",
-                chunks=(_rows_per_chunk(2 * int(dim)), int(dim)), **FEATURE_COMPRESSION,
+                chunks=(_rows_per_chunk(2 * int(dim), er), int(dim)), **FEATURE_COMPRESSION,
             )
-        f.create_group("analysis")
-        f.create_group("projections")
 
     # -- rows -------------------------------------------------------------------------------
     def append(
@@ -369,6 +368,7 @@ class CodeSetWriter:
             self.abort()
             raise
         self._closed = True
+        self._unlock()
         return self.path
 
     def abort(self) -> None:
@@ -379,6 +379,12 @@ class CodeSetWriter:
         except Exception:
             pass
         self.tmp.unlink(missing_ok=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if getattr(self, "_lock_fd", -1) >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def __enter__(self) -> "CodeSetWriter":
         return self
@@ -413,31 +419,50 @@ class CodeSet:
 
     def __init__(self, path: str | os.PathLike, *, swmr: bool = False) -> None:
         p = Path(path)
-        if not p.exists() and partial_path(p).exists():
+        fallback = not p.exists() and partial_path(p).exists()
+        if fallback:
             p, swmr = partial_path(p), True
         self.path = p
+        self.partial = p.name.endswith(PARTIAL_SUFFIX)
+        if self.partial:
+            swmr = True
         if not p.exists():
             raise CodeSetError(f"file not found: {p}")
         if p.is_dir():
             raise CodeSetError(f"{p} is a directory, not a code set")
+        if not p.is_file():
+            raise CodeSetError(f"{p} is not a regular file")
         if not h5py.is_hdf5(p):
             raise CodeSetError(f"{p} is not an HDF5 file")
-        try:
-            self.f = h5py.File(p, "r", swmr=swmr, locking=False)
-        except OSError as exc:
-            raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({_short(exc)})") from None
+        self.f = _open_h5(p, swmr)
         self.swmr = swmr
+        self._n: int | None = None
         try:
             self._check_header()
+            self._n = self.rows_available() if not self.complete else None
         except BaseException:
             self.f.close()
             raise
+        if self.partial or not self.complete:
+            warnings.warn(self.progress_note(), PartialFileWarning, stacklevel=2)
+
+    def progress_note(self) -> str:
+        """One line for a file that is not finished: "dump in progress" or "interrupted dump", rows so far."""
+        expected = self.f.attrs.get("n_expected")
+        of = f" of {int(expected):,}" if isinstance(expected, (int, np.integer)) else ""
+        state = "dump in progress" if writer_alive(self.path) else "interrupted dump"
+        return f"{self.path.name}: {state}: {self.n_samples:,}{of} rows; analysing the rows flushed so far"
 
     def _check_header(self) -> None:
+        from nacscope.codes.validate import violations
+
         a = self.f.attrs
-        if a.get("format") != FORMAT_NAME:
+        fmt = a.get("format")
+        if (fmt.decode(errors="replace") if isinstance(fmt, bytes) else fmt) != FORMAT_NAME:
             raise CodeSetError(f"{self.path} is an HDF5 file but not a nacscope code set (no format={FORMAT_NAME!r})")
-        version = int(a.get("format_version", -1))
+        version = a.get("format_version", -1)
+        if not isinstance(version, (int, np.integer)) or isinstance(version, (bool, np.bool_)):
+            raise CodeSetError(f"{self.path}: invalid format_version {version!r}")
         if version > FORMAT_VERSION:
             raise CodeSetError(
                 f"{self.path} is code-set format v{version}; this nacscope ({__version__}) reads up to "
@@ -445,10 +470,9 @@ class CodeSet:
             )
         if version < 1:
             raise CodeSetError(f"{self.path}: invalid format_version {version}")
-        try:
-            self.f["layers"], self.f["samples"]["index"]
-        except (KeyError, OSError) as exc:
-            raise CodeSetError(f"{self.path} is damaged: {_short(exc)}") from None
+        problems = violations(self.f, first=True)
+        if problems:
+            raise CodeSetError(f"{self.path} is not a valid code set: {problems[0]} (see `nacscope info --check`)")
 
     # -- metadata -------------------------------------------------------------------------------
     @property
@@ -474,6 +498,10 @@ class CodeSet:
 
     @property
     def n_samples(self) -> int:
+        """Rows: all of them in a finished file; in one being written, the rows every array had at open
+        (or at the last :meth:`refresh`), so that every per-sample array is cut to the same length."""
+        if self._n is not None:
+            return self._n
         return int(self.f["samples"]["index"].shape[0])
 
     def __len__(self) -> int:
@@ -512,7 +540,7 @@ class CodeSet:
     def packed(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """Packed bits of a layer, (n, row_bytes) uint8. ``rows`` is a slice or sorted index array."""
         ds = self._layer_group(name)["bits"]
-        return _read(ds, rows)
+        return _read(ds, rows, self.n_samples)
 
     def bits(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """Unpacked bits of a layer, (n, units) uint8 of 0/1."""
@@ -521,13 +549,13 @@ class CodeSet:
     def iter_packed(self, name: str, batch_rows: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start_row, packed_block)`` over a layer, reading one block at a time."""
         ds = self._layer_group(name)["bits"]
-        n = ds.shape[0]
+        n = self.n_samples
         for start in range(0, n, batch_rows):
             yield start, ds[start : min(n, start + batch_rows)]
 
     def layer_features(self, name: str, rows=None) -> np.ndarray | None:
         g = self._layer_group(name)
-        return _read(g["features"], rows) if "features" in g else None
+        return _read(g["features"], rows, self.n_samples) if "features" in g else None
 
     @property
     def feature_names(self) -> list[str]:
@@ -542,11 +570,11 @@ class CodeSet:
             name = "h" if "h" in names else names[0]
         if name not in names:
             raise CodeSetError(f"no features {name!r}; available: {', '.join(names)}")
-        return _read(self.f["features"][name], rows)
+        return _read(self.f["features"][name], rows, self.n_samples)
 
     @property
     def sample_index(self) -> np.ndarray:
-        return self.f["samples"]["index"][()]
+        return self.f["samples"]["index"][: self.n_samples]
 
     @property
     def label_kind(self) -> str | None:
@@ -556,7 +584,7 @@ class CodeSet:
 
     def labels(self, rows=None) -> np.ndarray | None:
         s = self.f["samples"]
-        return _read(s["labels"], rows) if "labels" in s else None
+        return _read(s["labels"], rows, self.n_samples) if "labels" in s else None
 
     @property
     def class_names(self) -> list[str] | None:
@@ -568,7 +596,7 @@ class CodeSet:
     @property
     def query_mask(self) -> np.ndarray | None:
         s = self.f["samples"]
-        return s["is_query"][()].astype(bool) if "is_query" in s else None
+        return s["is_query"][: self.n_samples].astype(bool) if "is_query" in s else None
 
     @property
     def has_thumbnails(self) -> bool:
@@ -576,7 +604,7 @@ class CodeSet:
 
     def thumbnails(self, rows=None) -> np.ndarray | None:
         s = self.f["samples"]
-        return _read(s["thumbnails"], rows) if "thumbnails" in s else None
+        return _read(s["thumbnails"], rows, self.n_samples) if "thumbnails" in s else None
 
     # -- following a file that grows ---------------------------------------------------------------
     def refresh(self) -> int:
@@ -592,11 +620,21 @@ class CodeSet:
             self.f["features"].visititems(visit)
         # All arrays grow together, but a reader may catch the writer between two resizes:
         # report the rows every array already has.
-        return self.rows_available()
+        self._n = self.rows_available() if not self.complete else None
+        return self.n_samples
 
     def rows_available(self) -> int:
+        """Rows that every per-sample array already holds (a writer resizes them one after another)."""
         n = [self.f["samples"]["index"].shape[0]]
         n += [self.f["layers"][k]["bits"].shape[0] for k in self.f["layers"]]
+        for k in ("labels", "is_query", "thumbnails"):
+            if k in self.f["samples"]:
+                n.append(self.f["samples"][k].shape[0])
+        for k in self.f["layers"]:
+            if "features" in self.f["layers"][k]:
+                n.append(self.f["layers"][k]["features"].shape[0])
+        if "features" in self.f:
+            n += [self.f["features"][k].shape[0] for k in self.f["features"]]
         return int(min(n))
 
     # -- cache of analysis results ----------------------------------------------------------------------
@@ -622,11 +660,12 @@ class CodeSet:
         return f"CodeSet({str(self.path)!r}, n={self.n_samples}, layers={self.layer_names})"
 
 
-def _read(ds: h5py.Dataset, rows) -> np.ndarray:
+def _read(ds: h5py.Dataset, rows, n: int) -> np.ndarray:
+    """Rows of a per-sample array, never past row ``n`` (the rows every array holds)."""
     if rows is None:
-        return ds[()]
+        return ds[:n]
     if isinstance(rows, slice):
-        return ds[rows]
+        return ds[: n][rows] if rows.stop is None or rows.stop > n else ds[rows]
     idx = np.asarray(rows)
     if idx.dtype == bool:
         idx = np.flatnonzero(idx)
@@ -638,6 +677,55 @@ def _read(ds: h5py.Dataset, rows) -> np.ndarray:
         block = ds[int(uniq[0]) : int(uniq[-1]) + 1]
         return block[idx - uniq[0]]
     return ds[uniq][inverse]
+
+
+class PartialFileWarning(UserWarning):
+    """A code set that is still being written, or whose writer was interrupted, was opened."""
+
+
+def writer_alive(path: str | os.PathLike) -> bool:
+    """Whether a live writer holds ``path`` (it keeps an exclusive ``flock`` on the file while writing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _open_h5(p: Path, swmr: bool) -> h5py.File:
+    """Open read-only; a finished file whose write flags a killed writer left set is repaired first."""
+    from nacscope.codes.repair import clear_write_flags
+
+    try:
+        return h5py.File(p, "r", swmr=swmr, locking=False)
+    except OSError as exc:
+        msg = _short(exc)
+        if "already open for write" not in msg:
+            raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({msg})") from None
+    if p.name.endswith(PARTIAL_SUFFIX):
+        raise CodeSetError(f"{p}: interrupted dump whose writer left the file open; dump again")
+    try:
+        cleared = clear_write_flags(p)
+    except OSError:
+        raise CodeSetError(f"{p} has write flags left set by a killed writer and is read-only here; "
+                           f"repair it with `h5clear -s {p}`") from None
+    try:
+        f = h5py.File(p, "r", swmr=swmr, locking=False)
+    except OSError as exc:
+        raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({_short(exc)})") from None
+    if cleared:
+        warnings.warn(f"{p}: cleared write flags left by a killed writer (as `h5clear -s`)", RepairWarning, stacklevel=3)
+    return f
+
+
+class RepairWarning(UserWarning):
+    """A file was repaired on open (stale write flags cleared)."""
 
 
 def _short(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 
-from nacscope.codes.cache import cached_keys
+from nacscope.codes.cache import cached_keys, projection_names
 from nacscope.codes.format import CodeSet
 
 
@@ -66,8 +66,8 @@ def samples_table(cs: CodeSet) -> Table:
         t.add_row("features", ", ".join(f"{n} ({cs.f['features'][n].shape[1]}-d)" for n in cs.feature_names))
     keys = cached_keys(cs)
     t.add_row("cached analyses", ", ".join(keys) if keys else "none")
-    if cs.f.get("projections") is not None and len(cs.f["projections"]):
-        t.add_row("projections", ", ".join(cs.f["projections"].keys()))
+    if projection_names(cs):
+        t.add_row("projections", ", ".join(projection_names(cs)))
     return t
 
 

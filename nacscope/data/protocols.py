@@ -15,13 +15,16 @@ import numpy as np
 from nacscope.errors import OptionError
 
 __all__ = ["PAPER_SEED", "PAPER_QUERIES_PER_CLASS", "PAPER_POOL", "PROTOCOLS", "queries_per_class", "paper_hash_split",
-           "paper_cifar10", "query_mask"]
+           "paper_cifar10", "paper_flickr25k", "query_mask", "FLICKR_QUERIES", "FLICKR_TRAIN"]
 
 #: Seed of the ``paper-cifar10`` query draw (fixed forever: changing it changes every result).
 PAPER_SEED = 2021
 PAPER_QUERIES_PER_CLASS = 1000
 PAPER_POOL = 60_000
-PROTOCOLS = ("paper-cifar10",)
+PROTOCOLS = ("paper-cifar10", "paper-flickr25k")
+#: MIRFLICKR-25K (NAC-NOTES §4): random queries, and training images drawn from the rest (the gallery).
+FLICKR_QUERIES = 2000
+FLICKR_TRAIN = 5000
 
 
 def queries_per_class(labels: np.ndarray, k: int, seed: int = PAPER_SEED, indices: np.ndarray | None = None) -> np.ndarray:
@@ -108,6 +111,18 @@ def paper_cifar10(labels: np.ndarray, indices: np.ndarray, dataset: str, split: 
     return queries_per_class(labels, PAPER_QUERIES_PER_CLASS, PAPER_SEED, indices)
 
 
+def paper_flickr25k(n: int, seed: int = PAPER_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(queries, gallery, training) row numbers of the ``n`` labelled MIRFLICKR-25K images, one seeded draw.
+
+    2,000 queries at random, the rest the gallery, 5,000 of the gallery the training set (fewer when
+    ``n`` is small: a tenth of the images are queries and half the gallery trains). Sorted rows.
+    """
+    n_q = min(FLICKR_QUERIES, max(1, n // 10))
+    perm = np.random.default_rng(seed).permutation(n)
+    n_t = min(FLICKR_TRAIN, max(1, (n - n_q) // 2))
+    return np.sort(perm[:n_q]), np.sort(perm[n_q:]), np.sort(perm[n_q : n_q + n_t])
+
+
 def query_mask(
     protocol: str | None,
     queries: int | None,
@@ -127,5 +142,11 @@ def query_mask(
     if protocol is not None:
         if protocol not in PROTOCOLS:
             raise OptionError(f"unknown --protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if protocol == "paper-flickr25k":
+            if dataset != "flickr25k" or split != "all":
+                raise OptionError("--protocol paper-flickr25k needs --dataset flickr25k --split all")
+            mask = np.zeros(len(labels), dtype=bool)
+            mask[paper_flickr25k(len(labels))[0]] = True
+            return mask
         return paper_cifar10(labels, indices, dataset, split)
     return queries_per_class(labels, int(queries), seed, indices)  # type: ignore[arg-type]

@@ -21,7 +21,6 @@ from nacscope.tui.screens import (
     ProjectionScreen,
     RegionsScreen,
 )
-from nacscope.tui.screens.dialogs import key_name
 from nacscope.tui.session import Session
 
 SCREENS_ORDER = ("overview", "regions", "collisions", "neighbours", "projection")
@@ -199,13 +198,10 @@ class InspectApp(App):
             yield SystemCommand(f"Layer {name}", "switch every screen to this layer", lambda n=name: setattr(self, "layer", n))
         yield SystemCommand("Re-analyse", "recompute the analyses (ignore the cache)", self.action_reanalyze)
         yield SystemCommand("Cancel job", "stop the running computation", self.action_cancel_job)
-        seen = set()
         for binding in getattr(screen, "BINDINGS", []):
-            if isinstance(binding, Binding) and binding.description and binding.description not in seen:
-                seen.add(binding.description)
+            if isinstance(binding, Binding) and binding.description:
                 action = binding.action
-                keys = ", ".join(key_name(k.strip()) for k in binding.key.split(","))
-                yield SystemCommand(binding.description, f"key {keys}",
+                yield SystemCommand(binding.description, f"key {binding.key}",
                                     lambda a=action, s=screen: self.run_action(a, s))
 
     # -- analyses --------------------------------------------------------------------------------------
@@ -257,21 +253,26 @@ class InspectApp(App):
         self._job_worker = self.run_worker(work, name=title, group="job", thread=True, exit_on_error=False)
         return True
 
-    #: Seconds a finished job's outcome stays on the job line before it goes back to "ready".
-    STATUS_CLEAR_S = 8.0
+    #: A finished job's outcome stays on the job line this long, then the line shows the idle state.
+    JOB_LINE_CLEAR_S = 6.0
 
     def _job_end(self, message: str, severity: str | None) -> None:
         state = JobState(last=message)
         self.job = state
         if severity:
             self.notify(message, severity=severity)  # type: ignore[arg-type]
-        self.set_timer(self.STATUS_CLEAR_S, lambda: self._clear_status(state))
+        self.set_timer(self.JOB_LINE_CLEAR_S, lambda: self._clear_job_line(state))
 
-    def _clear_status(self, state: JobState) -> None:
-        """Back to "ready" unless something newer (a job, a follow message) is on the line."""
+    def _clear_job_line(self, state: JobState) -> None:
+        """Back to the idle line, unless something newer is on it."""
         if self.job is state:
-            self.job = JobState(last="following a file being written: "
-                                f"{self.session.n:,} rows so far" if self.session.following else "")
+            self.job = JobState(last=self.idle_text())
+
+    def idle_text(self) -> str:
+        """What the job line says when no job runs."""
+        if self.session.following:
+            return f"dump in progress: {self.session.n:,} rows so far (the view follows the file)"
+        return "ready"
 
     def action_cancel_job(self) -> None:
         from textual.widgets import Input

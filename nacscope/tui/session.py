@@ -239,14 +239,14 @@ class Session:
     def projection(self, layer: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The stored UMAP projection of a layer, ``(coords (N, 2), info)``, or None if absent."""
         from nacscope.analysis.projection import projection_name
-        from nacscope.codes.cache import read_projection
+        from nacscope.codes.cache import projection_attrs, read_projection
 
         name = projection_name(layer)
         with self.lock:
             coords = read_projection(self.cs, name)
             if coords is None:
                 return None
-            attrs = self.cs.f["projections"][name].attrs
+            attrs = projection_attrs(self.cs, name) or {}
             tw = attrs.get("trustworthiness")
             params = attrs.get("params")
         return coords, {"name": name, "params": params, "trustworthiness": None if tw is None else float(tw)}

@@ -253,3 +253,21 @@ def test_bad_inputs():
         rt.hamming_topk(g, np.zeros((3, 2), np.uint8), 1)
     with pytest.raises(Exception, match="k must be"):
         rt.hamming_topk(g, g, 0)
+
+
+def test_map_skipping_queries_without_relevant_items_by_hand():
+    """Multi-hot labels, 2 queries, 3 gallery items: query 1 shares no label with any item.
+
+    Query 0's ranking by Hamming distance is g0 (d=0, relevant), g1 (d=1, not), g2 (d=2, relevant):
+    AP = (1/1 + 2/3) / 2 = 5/6. Query 1's AP is 0 and counts in ``map`` (5/12) but not in the authors'
+    averaging (5/6)."""
+    from nacscope.analysis.retrieval import retrieval_metrics
+
+    g = np.packbits(np.array([[0, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]],
+                             dtype=np.uint8), axis=1)
+    q = np.packbits(np.zeros((2, 8), dtype=np.uint8), axis=1)
+    g_labels = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    q_labels = np.array([[1, 0, 0], [0, 0, 1]])
+    s = retrieval_metrics(q, g, q_labels, g_labels, n_bits=8, R=3, ks=(1,), knn_k=1).summary()
+    assert s["map"] == pytest.approx(5 / 12) and s["map_skip_no_relevant"] == pytest.approx(5 / 6)
+    assert s["queries_without_relevant"] == 1

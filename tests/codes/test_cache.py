@@ -63,13 +63,36 @@ def test_partial_file_is_not_written(tmp_path):
         w.close()
 
 
-def test_ctrl_c_during_a_cache_write_is_held_until_the_write_is_done(small):
+def test_cache_lives_in_a_sidecar_and_the_code_set_is_never_written(small):
+    before = small.read_bytes()
     with CodeSet(small) as cs:
-        real = cs.n_samples
-        with pytest.raises(KeyboardInterrupt):
-            with cache_mod._reopened_for_writing(cs, "test") as f:
-                os.kill(os.getpid(), signal.SIGINT)  # arrives mid-update
-                f.require_group("analysis").create_group("late").attrs["params"] = "{}"
-                f["analysis/late"].attrs["result"] = "1"
-        assert cs.n_samples == real and "late" in cs.f["analysis"]
+        assert write_cached(cs, "x", {"k": 1}, {"v": 1}, {"a": np.arange(5)})
+        assert write_projection(cs, "umap.code", np.zeros((40, 2)), {"seed": 0}, trustworthiness=0.5)
+        assert cache_mod.cached_keys(cs) == ["x"]
+        assert cache_mod.projection_names(cs) == ["umap.code"]
+        assert cache_mod.projection_attrs(cs, "umap.code")["trustworthiness"] == 0.5
+    assert small.read_bytes() == before  # bit-identical: results went to the sidecar
+    assert cache_mod.cache_path(small).is_file()
     assert validate(small) == []
+
+
+def test_sidecar_of_another_file_is_ignored(small, tmp_path):
+    with CodeSet(small) as cs:
+        write_cached(cs, "x", {}, {"v": 1})
+    # A new code set written under the same name: the old sidecar no longer applies.
+    small.unlink()
+    with CodeSetWriter(small, [LayerSpec("code", 16, kind="code")]) as w:
+        w.append({"code": np.ones((41, 16), bool)})
+    with CodeSet(small) as cs:
+        assert cs.cached("x", {}) is None
+
+
+def test_corrupt_entry_is_ignored_with_one_warning(small):
+    import h5py
+
+    with CodeSet(small) as cs:
+        write_cached(cs, "x", {}, {"v": 1})
+    with h5py.File(cache_mod.cache_path(small), "r+") as f:
+        f["analysis/x"].attrs["result"] = "{not json"
+    with CodeSet(small) as cs, pytest.warns(cache_mod.CacheWarning, match="corrupt cache entry analysis/x"):
+        assert cs.cached("x", {}) is None

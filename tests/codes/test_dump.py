@@ -158,6 +158,16 @@ def test_authors_resnet50_code_bits(tmp_path):
         assert cs.layer("encoder.6.2.relu:3").shape == (2048, 4, 4)
         assert np.array_equal(cs.sample_index, np.arange(50000, 50006))
         assert cs.attrs["config"]["source_format"] == "authors"
+        # the code set keeps working after the dump: its network and inputs are rebuilt from the provenance
+        # alone (the authors' file, their normalisation, the dataset under the recorded --data-root), and
+        # re-capturing stored rows gives the file's bits
+        from nacscope.codes.sources import load_inputs, load_network
+
+        x, data = load_inputs(cs.attrs, cs.sample_index, [0, 3, 5])
+        net = load_network(cs.attrs, out, data)
+        stored = cs.bits("code")[[0, 3, 5]]
+    with torch.no_grad():
+        np.testing.assert_array_equal(net.codes(x).numpy().astype(np.uint8), stored)
 
 
 def test_reader_sees_rows_while_dump_runs(tmp_path, digits_data):

@@ -15,7 +15,7 @@ from nacscope.nets.global_bn import GlobalBatchNorm, convert_sync_batchnorm
 from nacscope.objectives import nac_loss
 from nacscope.training import forward_views
 
-B, WORLD = 16, 2
+B = 12  # divisible by 2 and 3 ranks
 
 
 def _setup(arch: str = "convnet"):
@@ -40,15 +40,15 @@ def _step(model, x_1, x_2, flips, gather: bool) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in inner.state_dict().items()}
 
 
-def _worker(rank: int, port: int, sync: bool, arch: str, out: str) -> None:
+def _worker(rank: int, world: int, port: int, sync: bool, arch: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     try:
         model, x_1, x_2, flips = _setup(arch)
         if sync:
             model = convert_sync_batchnorm(model, torch.device("cpu"))
         ddp = nn.parallel.DistributedDataParallel(model)
-        part = slice(rank * B // WORLD, (rank + 1) * B // WORLD)  # this rank's share of the global batch
+        part = slice(rank * B // world, (rank + 1) * B // world)  # this rank's share of the global batch
         mine = torch.cat([flips[part], flips[B:][part]])
         state = _step(ddp, x_1[part], x_2[part], mine, gather=True)
         if rank == 0:
@@ -57,27 +57,28 @@ def _worker(rank: int, port: int, sync: bool, arch: str, out: str) -> None:
         torch.distributed.destroy_process_group()
 
 
-def _two_ranks(tmp_path, sync: bool, arch: str = "convnet") -> dict[str, torch.Tensor]:
+def _ranks(tmp_path, world: int, sync: bool, arch: str = "convnet") -> dict[str, torch.Tensor]:
     import torch.multiprocessing as mp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = str(tmp_path / f"rank0-{sync}-{arch}.pt")
-    mp.spawn(_worker, args=(port, sync, arch, out), nprocs=WORLD, join=True)
+    out = str(tmp_path / f"rank0-{world}-{sync}-{arch}.pt")
+    mp.spawn(_worker, args=(world, port, sync, arch, out), nprocs=world, join=True)
     return torch.load(out, weights_only=True)
 
 
 @pytest.mark.slow
-def test_sync_bn_step_equals_one_process_on_the_global_batch(tmp_path):
+@pytest.mark.parametrize("world", [2, 3])
+def test_sync_bn_step_equals_one_process_on_the_global_batch(tmp_path, world):
     model, x_1, x_2, flips = _setup()
     reference = _step(model, x_1, x_2, flips, gather=False)  # plain nn.BatchNorm2d over all B samples per view
-    synced = _two_ranks(tmp_path, sync=True)
+    synced = _ranks(tmp_path, world, sync=True)
     assert reference.keys() == synced.keys()  # same keys: a --sync-bn checkpoint loads into a plain model
     for k, v in reference.items():
         assert torch.allclose(synced[k].to(v.dtype), v, rtol=0, atol=1e-10), k
     # the control: BatchNorm per rank (no --sync-bn) is a different step
-    per_rank = _two_ranks(tmp_path, sync=False)
+    per_rank = _ranks(tmp_path, world, sync=False)
     assert max((per_rank[k] - v).abs().max().item() for k, v in reference.items() if v.is_floating_point()) > 1e-4
 
 

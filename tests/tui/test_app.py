@@ -245,7 +245,7 @@ def test_jobs_show_progress_and_cancel(digits_file):
         app = InspectApp(Session(digits_file), analyze_on_open=False)
         async with app.run_test(size=SIZE) as pilot:
             finished, reached = [], [0]
-            app.STATUS_CLEAR_S = 0.2  # the outcome line clears after this (8 s in use)
+            app.JOB_LINE_CLEAR_S = 0.2  # the outcome line clears after this (6 s in use)
 
             def slow(progress):
                 for i in range(1000):
@@ -262,11 +262,11 @@ def test_jobs_show_progress_and_cancel(digits_file):
             assert reached[0] < 999  # the job stopped at the next progress call, not at its end
             await wait_for(pilot, lambda: "cancelled" in app.job.last)
             assert finished == []
-            await wait_for(pilot, lambda: app.job.last == "" and not app.job.running)  # the line clears
+            await wait_for(pilot, lambda: app.job.last == app.idle_text() and not app.job.running)  # the line clears
             assert app.start_job("quick", lambda progress: 7, finished.append)
             await wait_for(pilot, lambda: "quick: done" in app.job.last)
             assert finished == [7]
-            await wait_for(pilot, lambda: app.job.last == "")
+            await wait_for(pilot, lambda: app.job.last == app.idle_text())
 
     asyncio.run(run())
 

@@ -63,9 +63,15 @@ class NacScreen(Screen):
             self._update()
 
     def on_screen_resume(self) -> None:
-        self._set_titles()
+        self.sub_title = self.subtitle_text()
+        for bar in self.query(KeyBar):
+            bar.refresh_keys()
         if getattr(self, "_dirty", False):
             self._update()
+
+    def subtitle_text(self) -> str:
+        """The header's subtitle: screen, file and layer (one format, whichever path sets it)."""
+        return f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.code_layer}"
 
     def _update(self) -> None:
         if getattr(self, "_updating", False):  # a watcher fired while we read the app's state
@@ -79,14 +85,10 @@ class NacScreen(Screen):
 
     def _update_now(self) -> None:
         self._dirty = False
-        self._set_titles()
+        self.title = "nacscope inspect"
+        self.sub_title = self.subtitle_text()
         if self.code_layer:
             self.update_view()
-
-    def _set_titles(self) -> None:
-        """The header's one format, whichever of resume or update runs last."""
-        self.title = "nacscope inspect"
-        self.sub_title = f"{self.TITLE_TEXT} \u00b7 {self.session.path.name} \u00b7 layer {self.code_layer}"
 
     def update_view(self) -> None:  # pragma: no cover - abstract
         pass

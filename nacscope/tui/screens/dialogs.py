@@ -10,30 +10,28 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import OptionList, Static
 
 
-#: Textual's key names as a user types them.
-KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]", "question_mark": "?", "slash": "/",
-             "plus": "+", "equals_sign": "=", "minus": "-", "backspace": "Backspace", "enter": "Enter",
-             "escape": "Esc", "space": "Space", "tab": "Tab", "left": "\u2190", "right": "\u2192", "up": "\u2191",
-             "down": "\u2193", "f1": "F1", "home": "Home", "end": "End"}
+_WORDS = {"enter": "Enter", "escape": "Esc", "backspace": "Backspace", "tab": "Tab", "space": "Space",
+          "f1": "F1", "ctrl+r": "Ctrl+R", "ctrl+p": "Ctrl+P"}
 
 
 def key_name(key: str) -> str:
-    """One Textual key as the user knows it: ``slash`` -> ``/``, ``ctrl+r`` -> ``Ctrl+R``."""
-    if key.startswith("ctrl+"):
-        return "Ctrl+" + key_name(key[5:]).upper()
-    return KEY_NAMES.get(key, key)
+    """A key as the user types it: ``slash`` -> ``/``, ``escape`` -> ``Esc``, ``left`` -> ``←``."""
+    from textual.keys import format_key
+
+    key = key.strip()
+    return _WORDS.get(key, format_key(key))
 
 
 def bindings_table(title: str, bindings) -> Table:
-    t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False, min_width=40)
+    """The keys and what they do (bindings with one description share a row)."""
+    t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column()
     for b in bindings:
         if isinstance(b, Binding) and b.description:
-            keys = ", ".join(key_name(k.strip()) for k in b.key.split(","))
-            t.add_row(keys, b.description)
+            t.add_row(", ".join(key_name(k) for k in b.key.split(",")), b.description)
         elif isinstance(b, tuple) and len(b) >= 3:
-            t.add_row(b[0], b[2])
+            t.add_row(", ".join(key_name(k) for k in str(b[0]).split(",")), b[2])
     return t
 
 
@@ -48,11 +46,10 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static("[b]nacscope inspect[/b]: every key (Ctrl+P opens the command palette, which lists every"
-                         " action; the key bar shows the keys that fit)\n")
+            yield Static("[b]nacscope inspect[/b]: keys (the command palette, Ctrl+P, lists every action)\n")
             yield Static(bindings_table("Everywhere", self.app.BINDINGS))
-            name = getattr(self.under, "TITLE_TEXT", "") or "this screen"
-            yield Static(bindings_table(f"\nOn the {name} screen", self.under.BINDINGS))
+            name = getattr(self.under, "TITLE_TEXT", "")
+            yield Static(bindings_table(f"\nOn the {name} screen" if name else "\nOn this screen", self.under.BINDINGS))
             yield Static(
                 "\nMouse: click a table row or a point to select it; scroll to move.\n"
                 "Numbers come from nacscope.analysis and are cached in the file.\n"

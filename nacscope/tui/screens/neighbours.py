@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from nacscope.tui.screens.base import NacScreen
 from nacscope.tui.session import Busy
 from nacscope.tui.widgets import ImageView
+from nacscope.tui.widgets.codes import code_lines
 
 K_CHOICES = (10, 20, 50, 100)
 
@@ -148,8 +149,10 @@ class NeighboursScreen(NacScreen):
     def _draw_neighbour(self, row: int) -> None:
         self._draw_image("#nb-img", row)
         units = self.session.layer(self.code_layer).units
+        box = self.query_one("#nb-code", Static)
         code = self.session.bits_text(self.code_layer, row) if units <= 512 else ""
-        self.query_one("#nb-code", Static).update(f"code ({units} bits): {code}" if code else f"code: {units} bits")
+        text = code_lines(code, (box.size.width or 30) - 2) if code else ""
+        box.update(f"code of row {row} ({units} bits):\n{text}" if code else f"code: {units} bits")
 
     # -- events and actions ------------------------------------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -163,6 +166,7 @@ class NeighboursScreen(NacScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         row = self._parse(event.value.strip())
+        event.input.value = ""  # the box shows the placeholder again, not the last query typed
         if row is not None:
             self.set_query(row)
             self.query_one("#nb-table", DataTable).focus()

@@ -10,28 +10,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from nacscope.analysis.labels import label, short_label
+from nacscope.analysis.labels import label
 from nacscope.tui.screens.base import NacScreen
+from nacscope.tui.summary import LAYER_KEYS, LAYER_PRIORITY, fmt, layer_cells
+from nacscope.tui.widgets.columns import fit_columns
 
-#: The layer table's columns as metric keys (``nacscope.analysis.labels`` names them).
-LAYER_KEYS = ("layer", "kind", "units", "distinct_patterns", "cumulative_distinct", "samples_in_collisions",
-              "largest_group", "dead_bits", "stuck_bits", "bit_entropy", "map")
-LAYER_COLUMNS = tuple(short_label(k) for k in LAYER_KEYS)
-#: Below this width the table leaves out these columns (and the collided share) so the rest fit.
-NARROW = 110
-NARROW_DROPS = ("kind", "cumulative_distinct")
-
-
-def fmt(value: Any, spec: str = ",") -> str:
-    """A number formatted for a table cell; '…' while unknown."""
-    if value is None:
-        return "\u2026"
-    if isinstance(value, float) and spec == ",":
-        spec = ",.3f"
-    try:
-        return format(value, spec)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 class OverviewScreen(NacScreen):
@@ -53,59 +36,41 @@ class OverviewScreen(NacScreen):
             yield Static(id="ov-notes")
 
     def on_mount(self) -> None:
-        self._keys: tuple[str, ...] = ()
         table = self.query_one("#ov-layers", DataTable)
-        table.border_title = "Layers ([ ] or Enter)"
+        table.border_title = "Layers (Enter: use; ←→ scroll)"
+        self._columns: list[tuple[str, str]] = []
         table.focus()
-        self._set_columns()
-
-    def _set_columns(self) -> bool:
-        """Choose the table's columns for the screen's width; True if they changed."""
-        narrow = 0 < self.size.width < NARROW
-        self.query_one("#ov-details").set_class(narrow, "-narrow")  # the two detail tables one above the other
-        keys = tuple(k for k in LAYER_KEYS if not (narrow and k in NARROW_DROPS))
-        if keys == getattr(self, "_keys", ()):
-            return False
-        self._keys = keys
-        table = self.query_one("#ov-layers", DataTable)
-        table.clear(columns=True)
-        table.add_columns(*(short_label(k) for k in keys))
-        return True
 
     def on_resize(self) -> None:
-        if self._set_columns() and self.code_layer:
-            self.update_view()
+        if getattr(self, "_columns", None) is not None and self.code_layer:
+            self._fill_layers()
+
+    def _fill_layers(self) -> None:
+        """The layer table, with the columns that fit the screen (see :func:`fit_columns`)."""
+        table = self.query_one("#ov-layers", DataTable)
+        cells = layer_cells(self.session, self.summary)
+        width = max(20, (self.size.width or 80) - 4)  # the table's border and scrollbar
+        cols = fit_columns(cells, LAYER_KEYS, LAYER_PRIORITY, width)
+        if cols != self._columns:
+            table.clear(columns=True)
+            for key, header in cols:
+                table.add_column(header, key=key)
+            self._columns = cols
+        else:
+            table.clear()
+        for c, info in zip(cells, self.session.layers):
+            table.add_row(*(c[k] for k, _ in cols), key=info.name)
+        names = self.session.layer_names
+        if self.code_layer in names:
+            table.move_cursor(row=names.index(self.code_layer), animate=False)
 
     def update_view(self) -> None:
-        s = self.session
         self.query_one("#ov-provenance", Static).update(self._provenance())
         self.query_one("#ov-samples", Static).update(self._samples())
-        self._set_columns()
-        table = self.query_one("#ov-layers", DataTable)
-        table.clear()
-        narrow = "kind" not in self._keys
+        self._fill_layers()
         summary = self.summary or {}
         layers = summary.get("layers") or {}
         retrieval = summary.get("retrieval") or {}
-        cumulative = summary.get("cumulative") or {}
-        for info in s.layers:
-            m = layers.get(info.name) or {}
-            r = retrieval.get(info.name) or {}
-            n = m.get("n_samples") or s.n
-            inc = m.get("samples_in_collisions")
-            cells = {
-                "layer": info.name, "kind": info.kind, "units": fmt(info.units),
-                "distinct_patterns": fmt(m.get("distinct_patterns")),
-                "cumulative_distinct": fmt(cumulative_count(cumulative, info.name)),
-                "samples_in_collisions": fmt(inc) + (f" ({inc / n:.1%})" if isinstance(inc, int) and n and not narrow
-                                                     else ""),
-                "largest_group": fmt(m.get("largest_group")), "dead_bits": fmt(m.get("dead_bits")),
-                "stuck_bits": fmt(m.get("stuck_bits")), "bit_entropy": fmt(m.get("bit_entropy"), ",.1f"),
-                "map": fmt(r.get("map"), ".4f") if r else ("-" if summary else "\u2026"),
-            }
-            table.add_row(*(cells[k] for k in self._keys), key=info.name)
-        if self.code_layer in s.layer_names:
-            table.move_cursor(row=s.layer_names.index(self.code_layer), animate=False)
         self.query_one("#ov-layer-detail", Static).update(self._layer_detail(layers.get(self.code_layer)))
         self.query_one("#ov-retrieval-detail", Static).update(self._retrieval_detail(retrieval.get(self.code_layer)))
         notes = list(summary.get("notes") or [])
@@ -137,14 +102,13 @@ class OverviewScreen(NacScreen):
         if not r:
             return ""
         t = Table(show_header=False, box=None, pad_edge=False, title=f"Retrieval ({r.get('split')}, {r.get('rank')})",
-                  title_justify="left")  # rows named by nacscope.analysis.labels
+                  title_justify="left")
         t.add_column(style="bold cyan", no_wrap=True)
         t.add_column()
         for k, v in r.items():
             if k in ("rank", "split", "notes") or isinstance(v, (dict, list)):
                 continue
-            spec = ".1f" if k == "mean_relevant" else ".4f"
-            t.add_row(label(k), fmt(v, spec) if isinstance(v, float) else fmt(v))
+            t.add_row(label(k), fmt(v, ".1f" if k == "mean_relevant" else ".4f") if isinstance(v, float) else fmt(v))
         return t
 
     def _provenance(self) -> Table:
@@ -199,14 +163,3 @@ class OverviewScreen(NacScreen):
         if 0 <= table.cursor_row < len(names):
             self.nac.layer = names[table.cursor_row]
 
-
-def cumulative_count(cumulative: Any, name: str) -> Any:
-    """The cumulative distinct count of a layer from the engine's ``cumulative`` section."""
-    if isinstance(cumulative, dict):
-        v = cumulative.get(name)
-        return v.get("distinct_patterns") if isinstance(v, dict) else v
-    if isinstance(cumulative, list):
-        for item in cumulative:
-            if isinstance(item, dict) and item.get("layer") == name:
-                return item.get("distinct_patterns", item.get("distinct"))
-    return None

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from nacscope.tui.screens.base import NacScreen
 from nacscope.tui.session import Busy
 from nacscope.tui.widgets import ImageView, Scatter, label_hex
+from nacscope.tui.widgets.codes import code_lines
 
 
 class ProjectionScreen(NacScreen):
@@ -81,6 +82,7 @@ class ProjectionScreen(NacScreen):
             legend.append("\nno projection stored for this layer: press u to compute one (UMAP)", style="yellow")
         self.query_one("#pj-legend", Static).update(legend)
         self.query_one("#pj-info", Static).update("")
+        self.query_one("#pj-img", ImageView).set_image(None, caption="")  # no stale sample from another layer
 
     # -- actions ---------------------------------------------------------------------------------
     def action_zoom(self, factor: float) -> None:
@@ -113,8 +115,9 @@ class ProjectionScreen(NacScreen):
 
         def done(res: tuple[Any, Any]) -> None:
             (idx, dist), code = res
-            shown = code if len(code) <= 256 else code[:256] + "\u2026"
-            lines = [f"[b]row {row}[/b] \u00b7 {s.label_text(row)}", f"code: {shown}", "nearest (Hamming):"]
+            width = (self.query_one("#pj-info", Static).size.width or 24) - 1
+            lines = [f"[b]row {row}[/b] \u00b7 {s.label_text(row)}", "code:", code_lines(code, width),
+                     "nearest (Hamming):"]
             lines += [f"  {int(r):>6} d={int(d):<4} {s.label_text(int(r))}" for r, d in zip(idx, dist)]
             lines.append("[dim]n: open in Neighbours[/]")
             self.query_one("#pj-info", Static).update("\n".join(lines))

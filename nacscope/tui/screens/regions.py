@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
 from nacscope.tui.screens.base import NacScreen
-from nacscope.tui.screens.overview import cumulative_count, fmt
+from nacscope.tui.summary import cumulative_distinct, fmt
 from nacscope.tui.widgets import BarChart, ImageView
 
 
@@ -61,11 +61,11 @@ class RegionsScreen(NacScreen):
             c = c if isinstance(c, dict) else {}
             t.add_row(info.name, fmt(info.units), fmt(m.get("distinct_patterns")),
                       fmt(m.get("regions_with_multiple_samples")), fmt(m.get("largest_region", m.get("largest_group"))),
-                      fmt(cumulative_count(cumulative, info.name)), fmt(c.get("regions_with_multiple_samples")), key=info.name)
+                      fmt(cumulative_distinct(cumulative, info.name)), fmt(c.get("regions_with_multiple_samples")), key=info.name)
             if m.get("distinct_patterns") is not None:
                 per_layer.append((info.name, float(m["distinct_patterns"])))
-            if cumulative_count(cumulative, info.name) is not None:
-                cum_bars.append((info.name, float(cumulative_count(cumulative, info.name))))
+            if cumulative_distinct(cumulative, info.name) is not None:
+                cum_bars.append((info.name, float(cumulative_distinct(cumulative, info.name))))
         if self.code_layer in s.layer_names:
             t.move_cursor(row=s.layer_names.index(self.code_layer), animate=False)
         self.query_one("#rg-bar-layer", BarChart).set_data(per_layer)

@@ -4,39 +4,27 @@ Textual's ``Footer`` rebuilds one widget per key on every focus or screen change
 the rest of a screen switch here (see ``benchmarks/tui_open.py``); this bar is a single widget that
 re-renders a line of text. Clicking a key runs it.
 
-Keys are placed in priority order: ``? Help`` and ``q Quit`` always, then the screen's own keys, then
-the app's; what does not fit is left out of the bar (the help screen lists every key).
+Keys are shown in priority order: Help and Quit always (at the right, before the palette hint), then
+the screen's and the app's keys from the left while they fit; keys that do not fit are listed by Help
+(a ``…`` says some were left out).
 """
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual import events
-from textual.app import ScreenStackError
 from textual.widget import Widget
 
-#: Actions the bar always shows, in this order, at the right end.
+#: Actions always shown, rightmost last.
 ALWAYS = ("help", "quit")
 
 
-def _entries(bindings, screen) -> list[tuple[str, str, str, bool, int]]:
-    """(key, shown key, description, enabled, priority) per distinct shown action.
-
-    Negative priorities are Help and Quit (in ``ALWAYS`` order), 1 the screen's keys, 2 the app's.
-    """
-    out, seen = [], set()
-    for key, active in bindings.items():
-        b = active.binding
-        if not b.show or not b.description or b.action in seen:
-            continue
-        seen.add(b.action)
-        prio = ALWAYS.index(b.action) - len(ALWAYS) if b.action in ALWAYS else (1 if active.node is screen else 2)
-        out.append((key, screen.app.get_key_display(b), b.description, active.enabled, prio))
-    return out
+def _fits(entries: list[tuple[str, str, str, bool]]) -> int:
+    return sum(len(f" {k} {d} ") for k, d, _, _ in entries)
 
 
 class KeyBar(Widget):
-    """The screen's active, shown bindings: ``key description`` pairs, Help and Quit always."""
+    """The screen's active, shown bindings: ``key description`` pairs; Help, Quit and ``^p palette`` last."""
 
     DEFAULT_CSS = """
     KeyBar { height: 1; width: 1fr; background: $panel; }
@@ -46,6 +34,7 @@ class KeyBar(Widget):
         super().__init__(**kw)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) of each shown binding
         self._text = Text()
+        self._stale = True
 
     def on_mount(self) -> None:
         signal = getattr(self.screen, "bindings_updated_signal", None)
@@ -53,53 +42,86 @@ class KeyBar(Widget):
             signal.subscribe(self, self._changed)
         else:  # older Textual: refresh when focus moves
             self.watch(self.screen, "focused", lambda *_: self._changed(), init=False)
-        self._changed(self.screen)
+        self._changed()
 
     def on_unmount(self) -> None:
         signal = getattr(self.screen, "bindings_updated_signal", None)
         if signal is not None:
             signal.unsubscribe(self)
 
-    def _changed(self, _screen=None) -> None:
-        # The binding chain reads the app's current screen: while the app starts, closes or swaps a
-        # mode's stack there is none (ScreenStackError), and a resize can land then. Nothing to show;
-        # the bar is rebuilt on the next bindings update, resize or screen resume.
+    def _live(self) -> bool:
+        """True when this bar's screen is the one shown: only then can its bindings be read.
+
+        A resize or a bindings signal can arrive while the app switches modes or shuts down, when the
+        app's screen stack is empty (reading bindings then raised ``ScreenStackError``); such a bar is
+        marked stale and rebuilt by :meth:`refresh_keys` when its screen is shown again.
+        """
         if not self.is_attached:
-            return
+            return False
         try:
-            self.app.screen
-        except ScreenStackError:
+            return self.screen.is_current  # False (not an exception) on an empty screen stack
+        except Exception:  # NoScreen: not (or no longer) on a screen
+            return False
+
+    def refresh_keys(self) -> None:
+        """Rebuild the bar if something changed while its screen was hidden."""
+        if self._stale:
+            self._changed()
+
+    def entries(self) -> list[tuple[str, str, str, bool]]:
+        """``(key display, description, key, enabled)`` of every shown binding, in binding order."""
+        out, seen = [], set()
+        for key, active in self.screen.active_bindings.items():
+            b = active.binding
+            if not b.show or not b.description or b.action in seen:
+                continue
+            seen.add(b.action)
+            out.append((self.app.get_key_display(b), b.description, key, bool(active.enabled)))
+        return out
+
+    def _changed(self, _screen=None) -> None:
+        if not self._live():
+            self._stale = True
             return
-        self._layout(_entries(self.screen.active_bindings, self.screen), self.size.width or 80)
+        self._stale = False
+        everything = self.entries()
+        last = [e for a in ALWAYS for e, b in zip(everything, self._actions(everything)) if b == a]
+        rest = [e for e, b in zip(everything, self._actions(everything)) if b not in ALWAYS]
+        width = self.size.width or 80
+        tail = f" {self.app.get_key_display_for_palette()} palette " if hasattr(self.app, "get_key_display_for_palette") \
+            else " ^p palette "
+        if _fits(last) + len(tail) > width:
+            tail = ""
+        room = width - _fits(last) - len(tail)
+        shown: list[tuple[str, str, str, bool]] = []
+        for i, e in enumerate(rest):
+            more = 2 if i < len(rest) - 1 else 0  # room for " …" if later keys are left out
+            if _fits(shown) + _fits([e]) + more > room:
+                break
+            shown.append(e)
+        text, spans = Text(no_wrap=True, overflow="crop"), []
+        for k, d, key, enabled in shown:
+            start = len(text)
+            text.append(f" {k}", style="bold yellow" if enabled else "dim")
+            text.append(f" {d} ", style="" if enabled else "dim")
+            spans.append((start, len(text), key))
+        if len(shown) < len(rest):
+            text.append(" \u2026", style="dim")
+        text.append(" " * max(0, width - len(text) - _fits(last) - len(tail)))
+        for k, d, key, enabled in last:
+            start = len(text)
+            text.append(f" {k}", style="bold yellow")
+            text.append(f" {d} ")
+            spans.append((start, len(text), key))
+        text.append(tail, style="dim")
+        self._text, self._spans = text, spans
         self.refresh()
 
-    def _layout(self, entries, width: int) -> None:
-        always = sorted((e for e in entries if e[4] < 0), key=lambda e: e[4])
-        rest = sorted((e for e in entries if e[4] > 0), key=lambda e: e[4])  # stable: keeps their order
-        cells = lambda e: len(f" {e[1]} {e[2]} ")  # noqa: E731
-        budget = width - sum(cells(e) for e in always)
-        chosen = []
-        for e in rest:
-            if cells(e) <= budget:
-                chosen.append(e)
-                budget -= cells(e)
-        order = {id(e): i for i, e in enumerate(entries)}
-        chosen.sort(key=lambda e: order[id(e)])
-        text, spans = Text(no_wrap=True, overflow="crop"), []
-        for group in (chosen, always):
-            if group is always:
-                text.append(" " * max(0, budget))
-            for key, shown, desc, enabled, _ in group:
-                start = len(text)
-                text.append(f" {shown}", style="bold yellow" if enabled else "dim")
-                text.append(f" {desc} ", style="" if enabled else "dim")
-                spans.append((start, len(text), key))
-        self._text, self._spans = text, spans
+    def _actions(self, entries: list[tuple[str, str, str, bool]]) -> list[str]:
+        bindings = {key: a.binding.action for key, a in self.screen.active_bindings.items()}
+        return [bindings.get(key, "") for _, _, key, _ in entries]
 
     def on_resize(self) -> None:
-        self._changed()
-
-    def on_screen_resume(self) -> None:
         self._changed()
 
     def render(self) -> Text:
@@ -110,4 +132,3 @@ class KeyBar(Widget):
             if start <= event.x < end:
                 await self.app.simulate_key(key)
                 return
-

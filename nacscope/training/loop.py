@@ -1,4 +1,4 @@
-"""NAC / SimCLR training: a configuration dataclass, presets, and one straight-line loop.
+"""The training loop, top to bottom: data and model, resume, DDP, epochs of steps, checkpoints, metrics.
 
 The loop keeps the whole dataset (uint8) on the training device, draws per-sample augmentations there
 (:class:`nacscope.data.Augment`), runs the step under bf16 autocast / channels_last on CUDA, and syncs
@@ -14,304 +14,26 @@ global batch, negatives are gathered from all ranks with gradients, and rank 0 a
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
-import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
 import torch
 
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
-from nacscope.optim import make_optimizer, param_groups  # noqa: F401  (re-exported)
-from nacscope.train_options import (  # noqa: F401  (re-exported)
-    FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
+from nacscope.optim import make_optimizer
+from nacscope.train_options import (
+    RESUME_OVERRIDABLE,
 )
 
-
-class TrainingDiverged(NacscopeError):
-    """The loss became NaN or infinite."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on (saved in every checkpoint).
-
-    Attributes mirror the ``nacscope train`` options; ``augment="auto"`` picks ``cifar`` for colour and
-    ``gray-small`` for one-channel images; ``bf16``/``channels_last`` ``None`` mean "on when on CUDA".
-    """
-
-    dataset: str = "digits"
-    root: str | None = None
-    download: bool = False
-    arch: str = "mlp"
-    objective: str = "nac"
-    bits: int = 32
-    p: float = 0.1
-    temperature: float = 0.5
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 1e-6
-    momentum: float = 0.9
-    warmup_epochs: float = 2.0
-    exclude_bias_norm: bool = True
-    forward: str = "joint"
-    sync_bn: bool = False
-    augment: str = "auto"
-    hidden: list[int] = field(default_factory=lambda: [512, 512])
-    head_dim: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool | None = None
-    channels_last: bool | None = None
-    compile: bool = False
-    eval_every: int = 0
-    ckpt_every: int = 0
-    log_every: int = 10
-    stop_after_epochs: int | None = None
-    threads: int | None = None
-    preset: str | None = None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def plan_run(out: str | Path | None, resume: str | Path | None, force: bool, preset: str | None,
-             options: dict[str, Any]) -> tuple[TrainConfig, Path, set[str]]:
-    """What ``nacscope train`` was asked: ``(config, run folder, names of the options given explicitly)``.
-
-    ``options`` holds the command-line values, None where not given. On ``--resume`` only the fields of
-    :data:`RESUME_OVERRIDABLE` may be given; the run's own settings are used for everything else.
-    """
-    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
-        raise OptionError("--resume RUN continues in RUN; drop --out or give the same folder")
-    run_dir = resume if resume is not None else out
-    if run_dir is None:
-        raise OptionError("give --out RUN_DIR (or --resume RUN_DIR)")
-    if resume is not None and force:
-        raise OptionError("--resume and --force contradict each other; pick one")
-    explicit = {k for k, v in options.items() if v is not None}
-    if resume is not None:
-        fixed = sorted(explicit - set(RESUME_OVERRIDABLE))
-        if fixed or preset:
-            names = ", ".join("--" + k.replace("_", "-") for k in fixed) or "--preset"
-            allowed = ", ".join("--" + k.replace("_", "-").replace("stop-after-epochs", "stop-after") for k in RESUME_OVERRIDABLE)
-            raise OptionError(f"{names} cannot change when resuming (the run's own settings are used); only {allowed} can")
-    return apply_preset(preset, options), Path(run_dir), explicit
-
-
-def apply_preset(name: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """A config from defaults, then the preset, then ``overrides`` (entries that are None are ignored)."""
-    values: dict[str, Any] = {}
-    if name:
-        if name not in PRESETS:
-            raise OptionError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        values.update(PRESETS[name])
-        values["preset"] = name
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(values)
-
-
-def validate(cfg: TrainConfig) -> None:
-    """One-line OptionError for any bad value."""
-    from nacscope.data.augment import RECIPES
-    from nacscope.nets.encoders import ARCHS
-
-    checks = [
-        (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
-        (cfg.objective in OBJECTIVES, f"--objective must be nac or simclr, got {cfg.objective!r}"),
-        (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
-        (cfg.forward in FORWARDS, f"--forward must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
-        (cfg.momentum >= 0 and math.isfinite(cfg.momentum), f"--momentum must be >= 0, got {cfg.momentum}"),
-        (cfg.bits >= 1, f"--bits must be >= 1, got {cfg.bits}"),
-        (0.0 < cfg.p < 0.5, f"--p (flip probability) must be in (0, 0.5), got {cfg.p}"),
-        (cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}"),
-        (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
-        (cfg.batch_size >= 2, f"--batch-size must be >= 2, got {cfg.batch_size}"),
-        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
-        (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
-        (0 <= cfg.warmup_epochs < math.inf, f"--warmup-epochs must be a finite number >= 0, got {cfg.warmup_epochs}"),
-        (cfg.augment == "auto" or cfg.augment in RECIPES, f"--augment must be auto or one of {', '.join(RECIPES)}, got {cfg.augment!r}"),
-        (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), f"--device must be auto, cpu or cuda[:N], got {cfg.device!r}"),
-        (cfg.eval_every >= 0 and cfg.ckpt_every >= 0 and cfg.log_every >= 1, "--eval-every/--ckpt-every must be >= 0, --log-every >= 1"),
-        (cfg.stop_after_epochs is None or cfg.stop_after_epochs >= 1, "--stop-after must be >= 1"),
-        (cfg.threads is None or cfg.threads >= 1, f"--threads must be >= 1, got {cfg.threads}"),
-        (all(h >= 1 for h in cfg.hidden) and len(cfg.hidden) >= 1, f"--hidden widths must be >= 1, got {cfg.hidden}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise OptionError(message)
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise OptionError(f"--device {cfg.device}: CUDA is not available on this machine; use --device cpu")
-
-
-def lr_at(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
-    """Linear warm-up from lr 0 at step 0 over ``warmup_epochs`` (as the authors'), then cosine decay to 0."""
-    total = cfg.epochs * steps_per_epoch
-    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
-    if step < warm:
-        return cfg.lr * step / warm
-    progress = (step - warm) / max(1, total - warm)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _fp32(t: torch.Tensor) -> torch.Tensor:
-    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
-
-
-def forward_views(model: torch.nn.Module, x_1: torch.Tensor, x_2: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
-    """``(a_1, a_2, logits_1, logits_2)``, each (B, D), of the two views ``x_1``, ``x_2`` (B, C, H, W).
-
-    ``per-view``: two model calls (BatchNorm normalises each view's batch on its own, the authors' step);
-    ``joint``: one call on the 2B views concatenated (BatchNorm over both views mixed).
-    """
-    if mode == "joint":
-        b = x_1.shape[0]
-        _, a, logits = model(torch.cat([x_1, x_2]))  # (2B, D) each
-        return a[:b], a[b:], logits[:b], logits[b:]
-    _, a_1, logits_1 = model(x_1)
-    _, a_2, logits_2 = model(x_2)
-    return a_1, a_2, logits_1, logits_2
-
-
-def train_step(model, optimizer, x_1: torch.Tensor, x_2: torch.Tensor, cfg: TrainConfig, *, gather: bool = False,
-               generator: torch.Generator | None = None, bf16: bool = False) -> torch.Tensor:
-    """One optimiser step on a batch of view pairs (B, C, H, W) each; returns the detached loss.
-
-    The caller sets the learning rate. The NAC flips are drawn from ``generator``.
-    """
-    from nacscope.objectives import nac_loss, simclr_loss
-
-    with torch.autocast(x_1.device.type, dtype=torch.bfloat16, enabled=bf16):
-        a_1, a_2, logits_1, logits_2 = (_fp32(t) for t in forward_views(model, x_1, x_2, cfg.forward))
-    if cfg.objective == "nac":
-        loss = nac_loss(a_1, a_2, logits_1, logits_2, cfg.p, gather=gather, generator=generator)
-    else:
-        loss = simclr_loss(a_1, a_2, cfg.temperature, gather=gather)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
-
-
-# --------------------------------------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def embed(model: torch.nn.Module, data, device: torch.device, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Features h (N, F) float32 and codes (N, D) bool of ``data`` (normalised, no augmentation)."""
-    was_training = model.training
-    model.eval()
-    feats, codes = [], []
-    for i in range(0, len(data), batch_size):
-        x = data.normalize(data.images[i : i + batch_size].to(device))
-        out = model(x)
-        feats.append(out.h.float().cpu())
-        codes.append((out.a > 0).cpu())
-    model.train(was_training)
-    return torch.cat(feats).numpy(), torch.cat(codes).numpy()
-
-
-def _code_retrieval(q_codes: np.ndarray, g_codes: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray) -> dict:
-    """Hamming-ranking mAP over the whole gallery (tie-aware) and Hamming k-NN accuracy of the codes."""
-    from nacscope.analysis.retrieval import knn_accuracy, mean_average_precision
-
-    q = np.packbits(q_codes, axis=1, bitorder="big")
-    g = np.packbits(g_codes, axis=1, bitorder="big")
-    return {
-        "map": mean_average_precision(q, g, q_labels, g_labels, tie_aware=True),
-        "code_knn_acc": knn_accuracy(q, g, q_labels, g_labels, k=20),
-    }
-
-
-def _knn_accuracy(q_feats: np.ndarray, g_feats: np.ndarray, q_labels: np.ndarray, g_labels: np.ndarray, k: int = 20) -> float:
-    """Majority vote of the k nearest gallery features by cosine similarity (scikit-learn)."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    clf = KNeighborsClassifier(n_neighbors=min(k, len(g_feats)), metric="cosine", algorithm="brute")
-    clf.fit(g_feats, g_labels)
-    return float((clf.predict(q_feats) == q_labels).mean())
-
-
-def quick_eval(model, gallery, queries, device, max_gallery: int = 10000, max_queries: int = 2000) -> dict:
-    """Quick evaluation of ``queries`` against ``gallery``.
-
-    Keys: ``knn_acc`` (features, cosine, k=20), ``map`` (codes, Hamming ranking of the whole gallery,
-    tie-aware), ``code_knn_acc`` (codes, Hamming, k=20), ``distinct_codes`` (among the queries).
-
-    Large sets are capped to the first ``max_gallery`` / ``max_queries`` samples of a fixed permutation.
-    """
-    if gallery.labels is None or queries.labels is None:
-        return {}
-    perm_g = torch.randperm(len(gallery), generator=torch.Generator().manual_seed(0))[:max_gallery]
-    perm_q = torch.randperm(len(queries), generator=torch.Generator().manual_seed(1))[:max_queries]
-    gallery, queries = gallery.subset(perm_g), queries.subset(perm_q)
-    g_feats, g_codes = embed(model, gallery, device)
-    q_feats, q_codes = embed(model, queries, device)
-    g_lab, q_lab = gallery.labels.numpy(), queries.labels.numpy()
-    out = {"knn_acc": _knn_accuracy(q_feats, g_feats, q_lab, g_lab)}
-    out.update(_code_retrieval(q_codes, g_codes, q_lab, g_lab))
-    out["distinct_codes"] = int(len(np.unique(np.packbits(q_codes, axis=1), axis=0)))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-class _Dist:
-    """Rank / world of this process; initialises the process group under torchrun."""
-
-    def __init__(self, device_pref: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.owns_group = False
-        import torch.distributed as dist
-
-        if self.world > 1 and not dist.is_initialized():
-            use_cuda = torch.cuda.is_available() and device_pref != "cpu"
-            if use_cuda:
-                torch.cuda.set_device(self.local_rank)
-            dist.init_process_group("nccl" if use_cuda else "gloo")
-            self.owns_group = True
-        if dist.is_available() and dist.is_initialized():
-            self.world, self.rank = dist.get_world_size(), dist.get_rank()
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.owns_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def pick_device(pref: str, dist_info: _Dist) -> torch.device:
-    if pref == "cpu" or (pref == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if pref == "auto":
-        return torch.device("cuda", dist_info.local_rank if dist_info.world > 1 else torch.cuda.current_device())
-    return torch.device(pref)
+from nacscope.distributed import DistInfo, pick_device
+from nacscope.training.config import TrainConfig, TrainingDiverged, validate
+from nacscope.training.evaluate import quick_eval
+from nacscope.training.step import lr_at, train_step
 
 
 class _Interrupt:
@@ -407,7 +129,7 @@ class TrainResult:
     already_finished: bool = False  # --resume of a run that had nothing left to do; nothing was changed
 
 
-def _rng_state(g_aug: torch.Generator, g_shuffle_epoch_start: torch.Tensor, dist_info: _Dist) -> dict:
+def _rng_state(g_aug: torch.Generator, g_shuffle_epoch_start: torch.Tensor, dist_info: DistInfo) -> dict:
     states = [g_aug.get_state()]
     if dist_info.world > 1:
         import torch.distributed as dist
@@ -416,9 +138,6 @@ def _rng_state(g_aug: torch.Generator, g_shuffle_epoch_start: torch.Tensor, dist
         dist.all_gather_object(gathered, g_aug.get_state().cpu())
         states = gathered
     return {"aug": states, "shuffle_epoch_start": g_shuffle_epoch_start, "torch": torch.get_rng_state()}
-
-
-# -------------------------------------------------------------------------------------------------- train
 
 
 def train(
@@ -474,7 +193,7 @@ def train(
         raise OptionError(f"--out {run_dir} exists and is not a folder")
     validate(cfg)
 
-    dist_info = _Dist(cfg.device)
+    dist_info = DistInfo(cfg.device)
     threads_before = torch.get_num_threads()
     if pick_device(cfg.device, dist_info).type == "cpu":
         # The small encoders' ops are too small to split across threads: on a busy 2-core machine one
@@ -487,7 +206,7 @@ def train(
         dist_info.close()
 
 
-def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: _Dist, progress: bool,
+def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: DistInfo, progress: bool,
            on_log: Callable[[dict], None] | None, console) -> TrainResult:
     from nacscope.data import Augment, load_dataset
     from nacscope.data.augment import RECIPES
@@ -661,17 +380,3 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                 break
     metrics.close()
     return TrainResult(run_dir, epoch, step, last_loss, img_per_s, eval_result, interrupted, stopped, mid_epoch)
-
-
-def baseline_eval(cfg: TrainConfig, seed: int | None = None) -> dict:
-    """The same quick evaluation for a randomly initialised model of the same architecture."""
-    from nacscope.data import load_dataset
-    from nacscope.nets import random_init
-
-    train_data = load_dataset(cfg.dataset, "train", root=cfg.root)
-    test_data = load_dataset(cfg.dataset, "test", root=cfg.root)
-    kw = {"hidden": tuple(cfg.hidden)} if cfg.arch == "mlp" else {}
-    model = random_init(cfg.arch, cfg.bits, cfg.seed if seed is None else seed, train_data.channels,
-                        train_data.image_size, head_dim=cfg.head_dim, **kw)
-    device = torch.device("cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu")
-    return quick_eval(model.to(device), train_data, test_data, device)
