@@ -6,9 +6,9 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 
 from nacscope.codes import partial_path
