@@ -96,12 +96,17 @@ class InspectApp(App):
         """Build the other screens one at a time while the user reads the overview, so that the
         first visit to each is as fast as later ones (mounting a screen costs a few hundred ms)."""
         todo = [m for m in SCREENS_ORDER if not self._screen_stacks.get(m)]
-        if not self.is_running:
+        if not self.is_running or self._closing_down:
             return
         if not todo:
             self._freeze_gc()
         elif self._premount(todo[0]):
             self.set_timer(0.3, self._premount_next)
+
+    @property
+    def _closing_down(self) -> bool:
+        """The app is exiting: a screen mounted now would compose into a closing app."""
+        return bool(getattr(self, "_exit", False))
 
     def _freeze_gc(self) -> None:
         """Once every screen is built: collect, then move what exists into the permanent generation.
@@ -129,7 +134,7 @@ class InspectApp(App):
     def _premount(self, mode: str) -> bool:
         """Mount the screen of ``mode`` without showing it; False if it exists or cannot be pre-mounted."""
         init = getattr(self, "_init_mode", None)  # Textual's own mode set-up; skipped if it ever goes
-        if init is None or self._screen_stacks.get(mode):
+        if init is None or self._screen_stacks.get(mode) or self._closing_down:
             return False
         try:
             init(mode)

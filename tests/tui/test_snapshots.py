@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nacscope.tui.app import InspectApp
+from nacscope.tui.app import SCREENS_ORDER, InspectApp
 from nacscope.tui.jobs import JobState
+from nacscope.tui.screens import HelpScreen
 from nacscope.tui.session import Session
+from nacscope.tui.widgets import ImageView
 from tests.tui.conftest import write_digits_codeset
 from tests.tui.test_app import wait_for
 
@@ -34,39 +36,54 @@ def make_app(name: str) -> InspectApp:
     return InspectApp(Session(name))
 
 
+def idle(app) -> bool:
+    """The app has nothing left to do: analysis in, no worker running, every screen built, the current
+    screen's results in and no thumbnail waiting for a busy file."""
+    scr = app.screen
+    return (app.summary is not None and not app.job_running
+            and not any(w.is_running for w in app.workers)
+            and all(app._screen_stacks.get(m) for m in SCREENS_ORDER)
+            and all(getattr(scr, attr, 1) is not None for attr in ("report", "ap", "coords"))
+            and not any("(file busy)" in v.caption for v in scr.query(ImageView)))
+
+
 async def settle(pilot) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: app.summary is not None and not app.job_running)
-    await pilot.pause(0.3)
-    scr = app.screen
-    await wait_for(pilot, lambda: getattr(scr, "report", 1) is not None and getattr(scr, "ap", 1) is not None
-                   and getattr(scr, "coords", 1) is not None)
-    app.job = JobState(last="ready")  # the job line otherwise shows how long the analysis took
-    await pilot.pause(0.8)  # images that met a busy file retry after 0.5 s
+    await wait_for(pilot, lambda: idle(app))
+    app.job = JobState()  # the job line otherwise shows how long the analysis took
+    await pilot.wait_for_scheduled_animations()
+    await wait_for(pilot, lambda: idle(app))
 
 
-@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+SIZES = [(120, 40), (80, 24)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
 def test_overview(snap_file, snap_compare, size):
     assert snap_compare(make_app(snap_file), terminal_size=size, run_before=settle)
 
 
-@pytest.mark.parametrize("size", [(120, 40)])
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
 def test_regions(snap_file, snap_compare, size):
     assert snap_compare(make_app(snap_file), press=["2"], terminal_size=size, run_before=settle)
 
 
-@pytest.mark.parametrize("size", [(120, 40)])
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
 def test_collisions_group_selected(snap_file, snap_compare, size):
     async def run_before(pilot):
         await pilot.press("3")
         await settle(pilot)
         await pilot.press("down", "down")
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
 def test_neighbours(snap_file, snap_compare, size):
     async def run_before(pilot):
         await pilot.press("4")
@@ -75,11 +92,24 @@ def test_neighbours(snap_file, snap_compare, size):
     assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)
 
 
-def test_projection_point_selected(snap_file, snap_compare):
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
+def test_projection_point_selected(snap_file, snap_compare, size):
     async def run_before(pilot):
         await pilot.press("5")
         await settle(pilot)
         await pilot.press("plus", "enter")
-        await pilot.pause(0.5)
+        await settle(pilot)
 
-    assert snap_compare(make_app(snap_file), terminal_size=(120, 40), run_before=run_before)
+    assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_file, snap_compare, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+
+    assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)

@@ -60,7 +60,7 @@ class CollisionsScreen(NacScreen):
         m = self.query_one("#col-members", DataTable)
         m.add_column("row", width=7)
         m.add_column("label", width=16)
-        m.border_title = "members (Enter: neighbours)"
+        m.border_title = "members (Enter)"
         g.focus()
 
     # -- data --------------------------------------------------------------------------------------
@@ -125,8 +125,7 @@ class CollisionsScreen(NacScreen):
         table.add_rows(rows)
         self._filled = stop
         shown = "" if stop == len(self._sorted) else f", first {stop:,} shown"
-        table.border_title = (f"{rep.n_groups:,} collision groups in {self.code_layer} (by {self.sort_key}{shown}; "
-                              "o: sort)")
+        table.border_title = f"{rep.n_groups:,} groups \u00b7 by {self.sort_key}{shown}"  # o sorts: in the key bar
 
     def _show_group(self, gi: int | None) -> None:
         self.group_index = gi

@@ -24,7 +24,7 @@ def key_name(key: str) -> str:
 
 def bindings_table(title: str, bindings) -> Table:
     """The keys and what they do (bindings with one description share a row)."""
-    t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+    t = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False, min_width=40)  # titles do not wrap
     t.add_column(style="bold cyan", no_wrap=True)
     t.add_column()
     for b in bindings:

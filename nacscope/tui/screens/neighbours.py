@@ -111,7 +111,7 @@ class NeighboursScreen(NacScreen):
              "-" if rel is None else ("\u2713" if rel[i] else "\u2717"))
             for i, (r, d) in enumerate(zip(idx, dist))
         ])
-        t.border_title = f"top {len(idx)} by Hamming distance in {self.code_layer} (ties by row; Enter: jump)"
+        t.border_title = f"top {len(idx)} by Hamming in {self.code_layer} (ties by row)"  # Enter on a row jumps to it
         self._draw_query(ap)
         if len(idx):
             t.move_cursor(row=0, animate=False)

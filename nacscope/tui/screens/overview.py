@@ -50,6 +50,8 @@ class OverviewScreen(NacScreen):
         table = self.query_one("#ov-layers", DataTable)
         cells = layer_cells(self.session, self.summary)
         width = max(20, (self.size.width or 80) - 4)  # the table's border and scrollbar
+        # below 110 columns the two detail tables go one above the other (side by side they cut numbers)
+        self.query_one("#ov-details").set_class(0 < (self.size.width or 80) < 110, "-narrow")
         cols = fit_columns(cells, LAYER_KEYS, LAYER_PRIORITY, width)
         if cols != self._columns:
             table.clear(columns=True)
