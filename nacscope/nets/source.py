@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 from nacscope.errors import CheckpointError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
     from torch import nn
 
 KINDS = ("checkpoint", "random-init", "authors")

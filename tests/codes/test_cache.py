@@ -1,9 +1,7 @@
-"""Cached analysis results inside a code set: keyed by params, safe against Ctrl-C."""
+"""Cached analysis results in the sidecar beside a code set: keyed by params; the code set itself never changes."""
 
 from __future__ import annotations
 
-import os
-import signal
 
 import numpy as np
 import pytest
