@@ -126,13 +126,19 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def save_png(fig, path: str | os.PathLike, *, dpi: int = 110, **savefig_kw) -> Path:
-    """Draw a matplotlib figure into ``path`` as a PNG (via :func:`atomic_write`), then close the figure."""
-    import matplotlib.pyplot as plt
+def subplots(*args, figsize=None, **kw):
+    """``(figure, axes)`` like ``pyplot.subplots``, on a standalone :class:`matplotlib.figure.Figure`.
 
-    try:
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png", **savefig_kw)
-    finally:
-        plt.close(fig)
+    No pyplot state and no backend switch: safe inside a notebook or a GUI session.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kw)
+
+
+def save_png(fig, path: str | os.PathLike, *, dpi: int = 110, **savefig_kw) -> Path:
+    """Draw a matplotlib figure into ``path`` as a PNG (via :func:`atomic_write`)."""
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", **savefig_kw)
     return Path(path)

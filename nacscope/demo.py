@@ -18,6 +18,8 @@ better than SimCLR and a random initialisation?
 
 from __future__ import annotations
 
+import functools
+
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -326,13 +328,10 @@ def comparison_markdown(rows: list[dict], models: tuple[str, ...], n_samples: in
 def comparison_figure(analyses: dict[str, dict], rows: list[dict], path: Path) -> Path:
     """Three panels: distinct activation patterns of each layer, regions crossed
     along segments between test digits, and the retrieval / probe scores; one bar per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nacscope._files import subplots
 
     models = list(analyses)
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [3, 1.3, 3]})
+    fig, (ax1, ax2, ax3) = subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [3, 1.3, 3]})
     layers = list(next(iter(analyses.values()))["cumulative"])
     width = 0.8 / len(models)
     for i, m in enumerate(models):
@@ -367,7 +366,7 @@ def comparison_figure(analyses: dict[str, dict], rows: list[dict], path: Path) -
 
 
 # ---------------------------------------------------------------------------------------------- run
-def run_demo(
+def _run_demo(
     out: str | Path = "nacscope-demo",
     settings: DemoSettings | None = None,
     *,
@@ -386,16 +385,15 @@ def run_demo(
         console: a rich Console for training progress bars.
         log: receives one line per step.
         dump_progress, analysis_progress: factories of per-model progress callbacks.
-    """
-    import torch
 
+    Torch's thread count is capped at 2 for the run and restored afterwards (see :func:`run_demo`).
+    """
     settings = settings or DemoSettings()
     settings.check()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     seconds: dict[str, float] = {}
     reused: list[str] = []
     ckpts: dict[str, Path | None] = {"random": None}
@@ -462,3 +460,15 @@ def _write_text(path: Path, text: str) -> None:
 
 
 __all__ = ["DemoResult", "DemoSettings", "MODELS", "comparison_rows", "load_demo_model", "run_demo", "verdict"]
+
+
+@functools.wraps(_run_demo)
+def run_demo(*args, **kwargs):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, threads)))  # the demo's models are small: more threads only contend
+    try:
+        return _run_demo(*args, **kwargs)
+    finally:
+        torch.set_num_threads(threads)  # no lasting side effect on the caller's process

@@ -65,3 +65,18 @@ def test_save_png_writes_a_png_and_closes_the_figure(tmp_path):
     out = save_png(fig, tmp_path / "f.png", dpi=50)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(fig.number) and sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
+
+
+def test_figures_leave_no_global_matplotlib_state(tmp_path):
+    """Library figures are standalone Figure objects: no backend switch, no pyplot figure left open."""
+    import matplotlib
+
+    from nacscope._files import save_png, subplots
+
+    backend = matplotlib.get_backend()
+    fig, ax = subplots(1, 2, figsize=(3, 2))
+    ax[0].plot([0, 1], [1, 0])
+    out = save_png(fig, tmp_path / "f.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "f.png.partial").exists()
+    assert matplotlib.get_backend() == backend
+    assert fig.canvas.manager is None  # not a pyplot-managed figure: nothing to close, nothing shown

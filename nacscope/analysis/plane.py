@@ -138,14 +138,11 @@ def plot_planes(
     results: Sequence[tuple[str, PlaneRegions]], path: str | Path, *, anchor_labels: Sequence[str] = ("x0", "x1", "x2")
 ) -> Path:
     """Draw one panel per partition (each region its own colour, anchors marked) into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nacscope._files import subplots
 
     path = Path(path)
     k = len(results)
-    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 4.4), squeeze=False)
+    fig, axes = subplots(1, k, figsize=(4.2 * k, 4.4), squeeze=False)
     for ax, (title, res) in zip(axes[0], results):
         rgb = region_colors(res.n_regions)[res.region_ids]  # (R, R, 3)
         ax.imshow(rgb, origin="lower", extent=res.extent, interpolation="nearest")

@@ -22,21 +22,12 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from nacscope.analysis.labels import label
-from nacscope._files import check_output, save_png
+from nacscope._files import check_output, save_png, subplots
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
 
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _save(fig, path: Path) -> str:
@@ -45,12 +36,11 @@ def _save(fig, path: Path) -> str:
 
 
 def fig_regions(result: dict, path: Path) -> str:
-    plt = _plt()
     names = list(result["layers"])
     per = [result["layers"][n]["distinct_patterns"] for n in names]
     cum = [result["cumulative"][n]["distinct_patterns"] for n in names]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(names) + 2), 3.6))
+    fig, ax = subplots(figsize=(max(5, 0.9 * len(names) + 2), 3.6))
     ax.bar(x - 0.2, per, 0.4, label="layer alone")
     ax.bar(x + 0.2, cum, 0.4, label="layers up to here (network region)")
     ax.axhline(result["n_samples"], color="k", lw=0.8, ls="--", label=f"samples ({result['n_samples']})")
@@ -62,8 +52,7 @@ def fig_regions(result: dict, path: Path) -> str:
 
 
 def fig_collisions(result: dict, path: Path) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for name, layer in result["layers"].items():
         hist = {int(k): v for k, v in layer["size_histogram"].items()}
         sizes = np.array(sorted(hist))
@@ -78,8 +67,7 @@ def fig_collisions(result: dict, path: Path) -> str:
 
 
 def fig_bit_rates(rates: dict[str, np.ndarray], path: Path) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for name, r in rates.items():
         r = np.sort(np.asarray(r))[::-1]
         ax.plot(np.linspace(0, 1, len(r)), r, label=f"{name} ({len(r)} bits)")
@@ -92,8 +80,7 @@ def fig_bit_rates(rates: dict[str, np.ndarray], path: Path) -> str:
 
 
 def fig_nn(result: dict, path: Path) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     for name, layer in result["layers"].items():
         hist = {int(k): v for k, v in layer["nn_distance"]["histogram"].items()}
         if hist:
@@ -107,8 +94,7 @@ def fig_nn(result: dict, path: Path) -> str:
 
 
 def fig_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = subplots(figsize=(5, 4))
     for name, (p, r) in curves.items():
         ax.plot(r, p, marker=".", ms=3, label=name)
     ax.set_xlabel("recall")
@@ -121,8 +107,7 @@ def fig_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> str:
 
 
 def fig_umap(coords: np.ndarray, labels: np.ndarray | None, title: str, path: Path) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = subplots(figsize=(5, 5))
     c = None
     if labels is not None:
         c = labels if labels.ndim == 1 else labels.argmax(axis=1)
@@ -137,12 +122,11 @@ def fig_umap(coords: np.ndarray, labels: np.ndarray | None, title: str, path: Pa
 
 def fig_compare(res: dict, path: Path) -> str:
     """Distinct patterns (per layer and joint) and mAP of several code sets side by side."""
-    plt = _plt()
     files = [Path(f).name for f in res["files"]]
     rows = res["layers"]
     labels = [r[0] if len(set(r)) == 1 else "/".join(r) for r in rows]
     has_map = all(all(ln in r["retrieval"] for r, ln in zip(res["results"], row)) for row in rows)
-    fig, axes = plt.subplots(1, 3 if has_map else 2, figsize=(5 * (3 if has_map else 2), 3.8))
+    fig, axes = subplots(1, 3 if has_map else 2, figsize=(5 * (3 if has_map else 2), 3.8))
     x = np.arange(len(rows))
     w = 0.8 / len(files)
     panels = [("distinct patterns (layer alone)", lambda r, ln: r["layers"][ln]["distinct_patterns"]),

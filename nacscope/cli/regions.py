@@ -70,7 +70,9 @@ def regions_cmd(
         raise OptionError(f"dataset {dataset!r} split {split!r} has {len(data)} samples; need at least 3")
     models = _load_models(checkpoints, random_init, data, arch, bits, seed)
     with warnings.catch_warnings(), progress_bar(not as_json, unit="faces" if plane_method == "exact" else "") as progress:
-        warnings.simplefilter("ignore")
+        for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
+            warnings.simplefilter("ignore", category)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
         out, planes = compare_regions(models, data.images, pairs=pairs, dense=dense, plane_method=plane_method,
                                       resolution=resolution, margin=margin, layers=layers, sample_seed=sample_seed,
                                       max_steps=max_steps, progress=progress)

@@ -279,7 +279,9 @@ class Session:
         import warnings
 
         with warnings.catch_warnings():  # library deprecation notes would scribble over the TUI
-            warnings.simplefilter("ignore")
+            for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
+                warnings.simplefilter("ignore", category)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
             model, x = self._network_and_inputs([a, b])
             exact = count_regions_exact(model, x[:1], x[1:2], progress=progress)
             if progress:
@@ -299,7 +301,9 @@ class Session:
         from nacscope.analysis.plane import plane_regions, region_colors
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
+                warnings.simplefilter("ignore", category)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
             if progress:
                 progress(0, resolution * resolution, "loading the network and the three inputs")
             model, x = self._network_and_inputs([a, b, c])
