@@ -111,5 +111,8 @@ def test_help(snap_file, snap_compare, size):
         await settle(pilot)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await pilot.wait_for_scheduled_animations()  # the help tables lay out over a few refreshes
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)

@@ -108,7 +108,7 @@ class OverviewScreen(NacScreen):
         t.add_column(style="bold cyan", no_wrap=True)
         t.add_column()
         for k, v in r.items():
-            if k in ("rank", "split", "notes") or isinstance(v, (dict, list)):
+            if k in ("rank", "split", "notes") or v is None or isinstance(v, (dict, list)):  # None: not applicable
                 continue
             t.add_row(label(k), fmt(v, ".1f" if k == "mean_relevant" else ".4f") if isinstance(v, float) else fmt(v))
         return t
