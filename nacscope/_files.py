@@ -138,7 +138,13 @@ def subplots(*args, figsize=None, **kw):
 
 
 def save_png(fig, path: str | os.PathLike, *, dpi: int = 110, **savefig_kw) -> Path:
-    """Draw a matplotlib figure into ``path`` as a PNG (via :func:`atomic_write`)."""
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", **savefig_kw)
+    """Draw a matplotlib figure into ``path`` as a PNG (via :func:`atomic_write`); a pyplot figure is closed."""
+    try:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png", **savefig_kw)
+    finally:
+        if getattr(fig.canvas, "manager", None) is not None:  # made by pyplot: release it there
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
     return Path(path)
