@@ -72,7 +72,7 @@ def main() -> None:
         return time.perf_counter() - t0
 
     bare()  # warm-up
-    from nacscope.codes import format as fmt
+    from nacscope.codes import writer as fmt
 
     default_compression = (dict(fmt.OTHER_COMPRESSION), dict(fmt.FEATURE_COMPRESSION))
     variants = {
