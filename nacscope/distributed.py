@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from nacscope.errors import OptionError
+
 
 class DistInfo:
     """Rank / world of this process; initialises the process group under torchrun."""
@@ -43,9 +45,17 @@ class DistInfo:
             dist.destroy_process_group()
 
 
-def pick_device(pref: str, dist_info: DistInfo) -> torch.device:
-    if pref == "cpu" or (pref == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
+def pick_device(pref: str, dist_info: DistInfo | None = None) -> torch.device:
+    """The device named by ``pref`` (auto, cpu, cuda, cuda:N); under torchrun ``auto`` is this rank's GPU."""
     if pref == "auto":
-        return torch.device("cuda", dist_info.local_rank if dist_info.world > 1 else torch.cuda.current_device())
-    return torch.device(pref)
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        multi = dist_info is not None and dist_info.world > 1
+        return torch.device("cuda", dist_info.local_rank if multi else torch.cuda.current_device())
+    try:
+        dev = torch.device(pref)
+    except RuntimeError:
+        raise OptionError(f"--device {pref!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise OptionError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+    return dev

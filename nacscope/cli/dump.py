@@ -1,138 +1,16 @@
-"""Commands ``layers``, ``dump`` and ``regions``: ReLU sites, code-set dumps, input-space regions."""
+"""Commands ``layers`` and ``dump``: the ReLU sites of a network, and code-set dumps."""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from nacscope._files import check_output
 from nacscope.cli._common import command_line, console, err_console, one_line_errors
 from nacscope.cli._progress import progress_bar
 from nacscope.cli.app import app
-from nacscope.errors import OptionError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from torch import nn
-
-    from nacscope.data import ImageData
-
-
-# ------------------------------------------------------------------------------------------------
-# shared helpers (imports of torch & co. stay inside the functions)
-
-
-def _device(name: str, rank: int | None = None):
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", rank or 0)
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise OptionError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
-    return dev
-
-
-def load_source(
-    checkpoint: Optional[Path],
-    *,
-    random_init: bool,
-    arch: Optional[str],
-    bits: Optional[int],
-    seed: int,
-    in_channels: int | None,
-    image_size: int | None,
-) -> tuple["nn.Module", dict]:
-    """The model to study: a checkpoint (nacscope or authors' format) or a seeded random init."""
-    from nacscope.nets import ARCHS, ModelSource
-    from nacscope.nets.source import load
-
-    if random_init:
-        if checkpoint is not None:
-            raise OptionError("give a CHECKPOINT or --random-init, not both")
-        if arch is None or bits is None:
-            raise OptionError("--random-init needs --arch and --bits")
-        if arch not in ARCHS and arch != "vgg16":
-            raise OptionError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHS)}")
-        if bits < 1:
-            raise OptionError(f"--bits must be >= 1, got {bits}")
-        if in_channels is None or image_size is None:
-            raise OptionError("--random-init needs the input shape: give --dataset")
-        source = ModelSource.random_init(arch, bits, seed, in_channels, image_size)
-        meta = {"format": "random-init", "arch": source.arch, "bits": bits, "seed": seed, "sha256": "",
-                "path": source.describe(), "mean": None, "std": None, "source": source,
-                "model_config": {"arch": source.arch, "bits": bits, "in_channels": in_channels,
-                                 "image_size": image_size}}
-        return source.build(), meta
-    if checkpoint is None:
-        raise OptionError("give a CHECKPOINT, or --random-init --arch A --bits D for an untrained baseline")
-    if bits is not None:
-        raise OptionError("--bits is for --random-init; a checkpoint records its own code length")
-    source, model, meta = load(checkpoint, arch=arch)
-    meta["source"] = source
-    return model, meta
-
-
-def input_shape(meta: dict, data: "ImageData | None") -> tuple[int, int]:
-    """(channels, size) the model expects; checked against the data when both are known."""
-    cfg = meta.get("model_config") or {}
-    c, s = cfg.get("in_channels"), cfg.get("image_size")
-    if data is not None:
-        if c is not None and int(c) != data.channels:
-            raise OptionError(
-                f"the model expects {c}-channel images, dataset {data.name!r} has {data.channels}; "
-                "use a checkpoint trained on this kind of data"
-            )
-        if meta.get("arch") == "mlp" and s is not None and int(s) != data.image_size:
-            raise OptionError(
-                f"the mlp model expects {s}x{s} images, dataset {data.name!r} has {data.image_size}x{data.image_size}"
-            )
-        return data.channels, data.image_size
-    return int(c or 3), int(s or 32)
-
-
-def normalizer(meta: dict, data: "ImageData"):
-    """The checkpoint's normalisation when it records one that fits the data, else the dataset's.
-
-    Returns ``(normalize, {"mean", "std"})``; ``meta["source"]`` becomes the fitted :class:`ModelSource`."""
-    from nacscope.nets import ModelSource
-
-    source = meta.get("source")
-    if source is None:  # a meta built by hand (a caller's own random init): its mean/std, else the data's
-        c = int((meta.get("model_config") or {}).get("in_channels") or data.channels)
-        source = ModelSource.random_init(str(meta.get("arch") or "mlp"), int(meta.get("bits") or 1), 0, c,
-                                         data.image_size)
-        if meta.get("mean") and meta.get("std"):
-            source = replace(source, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
-    source = source.fit(data)
-    meta["source"] = source
-    return source.normalizer(), {"mean": list(source.mean), "std": list(source.std)}
-
-
-def _trace(model, shape: tuple[int, int], normalize=None, data=None):
-    """Sites of ``model`` on a probe batch; shape errors become one line."""
-    import torch
-
-    from nacscope.codes.capture import list_sites
-
-    c, s = shape
-    x = data.images[:2] if data is not None and len(data) >= 2 else torch.zeros(2, c, s, s, dtype=torch.uint8)
-    x = normalize(x) if normalize is not None else x.float()
-    try:
-        return list_sites(model.eval(), x)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise OptionError(f"the model cannot run on {c}x{s}x{s} inputs ({first})") from None
-
 
 # Options shared by the commands.
 ArchOpt = Annotated[Optional[str], typer.Option("--arch", help="Architecture (required with --random-init; checked against a checkpoint).")]
@@ -161,6 +39,7 @@ def layers_cmd(
     from rich.table import Table
 
     from nacscope.codes.capture import default_sites
+    from nacscope.codes.study import input_shape, load_data, load_source, normalizer, trace_sites
 
     data = load_data(dataset, "test", data_root) if dataset else None
     shape = (data.channels, data.image_size) if data is not None else (None, None)
@@ -168,7 +47,7 @@ def layers_cmd(
                               in_channels=shape[0] or 3, image_size=shape[1] or 32)
     shape = input_shape(meta, data)
     norm = normalizer(meta, data)[0] if data is not None else None
-    sites = _trace(model, shape, norm, data)
+    sites = trace_sites(model, shape, norm, data)
     default = {s.name for s in default_sites(sites)}
     if as_json:
         typer.echo(json.dumps([
@@ -185,14 +64,6 @@ def layers_cmd(
                   f"{s.units:,}", "*" if s.name in default else "")
     console.print(t)
     console.print(f"total units: {sum(s.units for s in sites):,}; * = dumped by default")
-
-
-def load_data(name: str, split: str, root: Optional[Path]) -> "ImageData":
-    from nacscope.data import load_dataset
-
-    if split not in ("train", "test", "all"):
-        raise OptionError(f"--split must be train, test or all, got {split!r}")
-    return load_dataset(name, split, root=root)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -222,83 +93,20 @@ def dump_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
 ) -> None:
     """Dump the activation patterns of ReLU sites (and the code layer) into a code set, streamed."""
-    from nacscope.codes.capture import select_sites
-    from nacscope.codes.dump import PRECISIONS, DumpInput, dump_codes, dump_distributed, projected_bytes
-    from nacscope.data.protocols import query_mask
+    from nacscope.codes.job import DumpRequest, run_dump
     from nacscope.codes.render import human_bytes
 
-    if batch_size < 1:
-        raise OptionError(f"--batch-size must be >= 1, got {batch_size}")
-    if precision not in PRECISIONS:
-        raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if thumbnails < 0:
-        raise OptionError(f"--thumbnails must be >= 0, got {thumbnails}")
-    check_output(out, force=force)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    data = load_data(dataset, split, data_root)
-    if len(data) == 0:
-        raise OptionError(f"dataset {dataset!r} split {split!r} has no samples")
-    model, meta = load_source(checkpoint, random_init=random_init, arch=arch, bits=bits, seed=seed,
-                              in_channels=data.channels, image_size=data.image_size)
-    input_shape(meta, data)
-    normalize, norm_attrs = normalizer(meta, data)
-    sites = select_sites(_trace(model, (data.channels, data.image_size), normalize, data), layers)
-    labels = None if data.labels is None else data.labels.numpy()
-    mask = query_mask(protocol, queries_per_class, labels, data.indices.numpy(), dataset, split)
-    feat_dim = getattr(model, "feature_dim", 0) if features else 0
-    size = projected_bytes(len(data), sites, feat_dim)
-    if layers and "all" in layers and rank == 0:
-        err_console.print(
-            f"[yellow]warning:[/] --layers all: {len(sites)} sites, {sum(s.units for s in sites):,} units per sample; "
-            f"projected size {human_bytes(size)}", highlight=False)
-    attrs: dict[str, Any] = {
-        "command": command_line(),
-        "dataset": dataset,
-        "split": split,
-        # where the on-disk dataset was read (rebuilding inputs for segment walks reads it again)
-        "data_root": str(data_root.expanduser().resolve()) if data_root else "",
-        "checkpoint": meta.get("path", str(checkpoint)),
-        "checkpoint_sha256": meta.get("sha256", ""),
-        "model_source": meta["source"].to_json(),
-        "config": {
-            "arch": meta.get("arch"), "bits": meta.get("bits"), "source_format": meta.get("format"),
-            "layers": layers or ["(default)"], "protocol": protocol, "queries_per_class": queries_per_class,
-            "precision": precision, "normalization": norm_attrs, "seed": seed if random_init else None,
-            "mode": "eval",
-        },
-    }
-    if protocol:
-        from nacscope.data.protocols import PAPER_SEED
+    req = DumpRequest(dataset, out, checkpoint, data_root, split, layers, features, thumbnails, protocol,
+                      queries_per_class, random_init, arch, bits, seed, batch_size, device, precision, force,
+                      command=command_line())
 
-        attrs["protocol"] = protocol
-        attrs["protocol_seed"] = PAPER_SEED
-    dinput = DumpInput(data.images, normalize, data.labels, data.indices, data.class_names, mask)
-    kw = dict(batch_size=batch_size, features=features, thumbnails=thumbnails or None, precision=precision,
-              attrs=attrs, force=force)
-    if world > 1:
-        import torch.distributed as dist
+    def bar(rank: int):  # rank 0 draws; no log lines, so errors stay one line
+        return progress_bar(rank == 0 and err_console.is_terminal, unit="samples")
 
-        dev = _device(device, int(os.environ.get("LOCAL_RANK", "0")))
-        if dev.type == "cuda":
-            import torch
-
-            torch.cuda.set_device(dev)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-        try:
-            with progress_bar(rank == 0 and err_console.is_terminal, unit="samples") as prog:
-                stats = dump_distributed(model, dinput, out, sites, device=dev, progress=prog, **kw)
-        finally:
-            dist.destroy_process_group()
-        if rank != 0 or stats is None:
-            return
-    else:
-        dev = _device(device)
-        with progress_bar(err_console.is_terminal, unit="samples") as prog:  # no log lines: errors stay one line
-            stats = dump_codes(model, dinput, out, sites, device=dev, progress=prog, **kw)
+    stats = run_dump(req, bar, warn=lambda m: err_console.print(f"[yellow]warning:[/] {m}", highlight=False))
+    if stats is None:  # a rank other than 0 under torchrun
+        return
     console.print(
         f"wrote [bold]{stats.path}[/]: {stats.n_samples:,} samples, {len(stats.layers)} layers "
         f"({', '.join(stats.layers[:6])}{', ...' if len(stats.layers) > 6 else ''}), "
         f"{human_bytes(stats.bytes_on_disk)}, {stats.samples_per_s:,.0f} samples/s", highlight=False)
-

@@ -11,7 +11,7 @@ import typer
 from nacscope._files import check_output
 from nacscope.cli._common import console, one_line_errors
 from nacscope.cli.app import app
-from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt, load_data, input_shape, load_source, normalizer
+from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt
 from nacscope.errors import OptionError
 
 
@@ -50,6 +50,7 @@ def regions_cmd(
 
     from nacscope.analysis.regions_compare import compare_regions
     from nacscope.cli._progress import progress_bar
+    from nacscope.codes.study import load_data
 
     checkpoints = list(checkpoints or [])
     if not checkpoints and not random_init:
@@ -93,6 +94,7 @@ def regions_cmd(
 def _load_models(checkpoints, random_init, data, arch, bits, seed) -> list:
     """The checkpoints and the optional random-init baseline, each with its input normalisation."""
     from nacscope.analysis.regions_compare import RegionModel
+    from nacscope.codes.study import input_shape, load_source, normalizer
 
     loaded: list[tuple[str, Any, dict]] = []
     for ck in checkpoints:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
         list_sites,
         select_sites,
     )
-    from nacscope.codes.dump import DumpInput, DumpStats, dump_codes, merge_shards
+    from nacscope.codes.dump import DumpInput, DumpStats, dump_codes
+    from nacscope.codes.shards import dump_distributed, merge_shards
     from nacscope.codes.sources import load_inputs, load_network
 
 #: Names imported on first access, from the module that defines them (these modules import torch).
@@ -44,7 +45,8 @@ _LAZY = {
         ("Site", "list_sites", "select_sites", "default_sites", "capture_bits", "capture_preactivations"),
         "nacscope.codes.capture",
     ),
-    **dict.fromkeys(("dump_codes", "DumpInput", "DumpStats", "merge_shards"), "nacscope.codes.dump"),
+    **dict.fromkeys(("dump_codes", "DumpInput", "DumpStats"), "nacscope.codes.dump"),
+    **dict.fromkeys(("merge_shards", "dump_distributed"), "nacscope.codes.shards"),
     **dict.fromkeys(("load_inputs", "load_network"), "nacscope.codes.sources"),
 }
 
@@ -71,6 +73,7 @@ __all__ = [
     "list_sites",
     "load_inputs",
     "load_network",
+    "dump_distributed",
     "merge_shards",
     "open_codeset",
     "pack_bits",

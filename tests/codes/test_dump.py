@@ -14,7 +14,8 @@ from torch import nn
 
 from nacscope.codes import CodeSet, partial_path
 from nacscope.codes.capture import capture_preactivations, list_sites, select_sites
-from nacscope.codes.dump import DumpInput, dump_codes, merge_shards, shard_rows
+from nacscope.codes.dump import DumpInput, dump_codes
+from nacscope.codes.shards import merge_shards, shard_rows
 from nacscope.data.protocols import queries_per_class
 from nacscope.data import load_dataset
 from nacscope.errors import CodeSetError, OptionError

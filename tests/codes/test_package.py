@@ -11,7 +11,8 @@ from tests.helpers import modules_loaded_by
 
 LAZY = [(name, "nacscope.codes.capture") for name in
         ("Site", "list_sites", "select_sites", "default_sites", "capture_bits", "capture_preactivations")]
-LAZY += [(name, "nacscope.codes.dump") for name in ("dump_codes", "DumpInput", "DumpStats", "merge_shards")]
+LAZY += [(name, "nacscope.codes.dump") for name in ("dump_codes", "DumpInput", "DumpStats")]
+LAZY += [(name, "nacscope.codes.shards") for name in ("merge_shards", "dump_distributed")]
 
 
 def test_import_is_torch_free():
