@@ -132,46 +132,39 @@ def train_or_reuse(settings: DemoSettings, objective: str, run_dir: Path, *, for
 
 
 # ----------------------------------------------------------------------------------------------- dump
-def _query_mask(settings: DemoSettings, indices: np.ndarray) -> np.ndarray:
-    """Held-out test samples are the queries; the training samples form the gallery."""
-    from nacscope.data import load_dataset
-
-    test = load_dataset(settings.dataset, "test").indices.numpy()
-    return np.isin(indices, test)
+def _source_args(settings: DemoSettings, ckpt: Path | None) -> dict:
+    """How :mod:`nacscope.codes.study` builds the demo's ``nac`` / ``simclr`` (a checkpoint) or ``random`` model."""
+    if ckpt is not None:
+        return {"checkpoint": ckpt}
+    return {"checkpoint": None, "random_init": True, "arch": "mlp", "bits": settings.bits, "seed": settings.seed,
+            "hidden": tuple(settings.hidden)}
 
 
 def load_demo_model(settings: DemoSettings, name: str, ckpt: Path | None):
     """(model in eval mode, provenance dict) for ``nac`` / ``simclr`` (from ``ckpt``) or ``random``.
 
     The provenance's ``source`` is the :class:`nacscope.nets.ModelSource` (fitted to the dataset's
-    normalisation) that rebuilds the model and its inputs."""
-    from nacscope.data import load_dataset
-    from nacscope.nets import ModelSource
-    from nacscope.nets.source import load
+    normalisation) that rebuilds the model and its inputs: the same one :func:`dump_or_reuse` records."""
+    from nacscope.codes.study import load_data, load_source, normalizer
 
-    data = load_dataset(settings.dataset, "all")
-    if name == "random":
-        source = ModelSource.random_init("mlp", settings.bits, settings.seed, data.channels, data.image_size,
-                                         hidden=tuple(settings.hidden)).fit(data)
-        meta = {"path": source.describe(), "sha256": "", "mean": list(source.mean), "std": list(source.std),
-                "arch": "mlp", "bits": settings.bits}
-        return source.build(), {**meta, "source": source}
-    assert ckpt is not None
-    source, model, meta = load(ckpt)
-    meta["source"] = source.fit(data)
-    return model, meta
+    if name != "random" and ckpt is None:
+        raise OptionError(f"the demo's {name} model needs its checkpoint")
+    data = load_data(settings.dataset, "all", None)
+    model, meta = load_source(**_source_args(settings, ckpt if name != "random" else None),
+                              in_channels=data.channels, image_size=data.image_size)
+    normalizer(meta, data)  # fits meta["source"] to the data
+    return model.eval(), meta
 
 
 def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Path, *, force: bool,
                   progress: Progress | None = None) -> tuple[Path, bool]:
-    """Dump every ReLU site and the code layer of the whole dataset; reuse a dump of the same model."""
+    """Dump every ReLU site and the code layer of the whole dataset (the test split as queries, see the
+    ``held-out`` protocol) with :func:`nacscope.codes.job.run_dump`; reuse a complete dump of the same model."""
     from nacscope.codes import CodeSet
-    from nacscope.codes.capture import list_sites, select_sites
-    from nacscope.codes.dump import DumpInput, dump_codes
-    from nacscope.data import load_dataset
+    from nacscope.codes.job import DumpRequest, run_dump
 
-    model, meta = load_demo_model(settings, name, ckpt)
     if out.exists() and not force:
+        _, meta = load_demo_model(settings, name, ckpt)
         try:
             with CodeSet(out) as cs:
                 a = cs.attrs
@@ -180,27 +173,12 @@ def dump_or_reuse(settings: DemoSettings, name: str, ckpt: Path | None, out: Pat
                     return out, True
         except Exception:  # unreadable or foreign: dump again
             pass
-    data = load_dataset(settings.dataset, "all")
-    source = meta["source"]
-    normalize = source.normalizer()  # uint8 (B, C, H, W) -> float32, as recorded in model_source
-    mean, std = source.mean, source.std
-
-    sites = select_sites(list_sites(model.eval(), normalize(data.images[:2])), ["all"])
-    indices = data.indices.numpy()
-    attrs = {
-        "command": "nacscope demo",
-        "dataset": settings.dataset,
-        "split": "all",
-        "checkpoint": meta["path"],
-        "checkpoint_sha256": meta["sha256"],
-        "model_source": source.to_json(),
-        "config": {"demo_model": name, "settings": asdict(settings), "queries": "test split (every 5th sample)",
-                   "normalization": {"mean": list(mean), "std": list(std)}},
-    }
-    dinput = DumpInput(data.images, normalize, data.labels, data.indices, data.class_names,
-                       _query_mask(settings, indices))
-    dump_codes(model, dinput, out, sites, batch_size=512, device="cpu", features=True, thumbnails=32,
-               attrs=attrs, force=True, progress=progress)
+    req = DumpRequest(settings.dataset, out, **_source_args(settings, ckpt if name != "random" else None),
+                      split="all", layers=["all"], protocol="held-out", batch_size=512, device="cpu", force=True,
+                      command="nacscope demo",
+                      config_extra={"demo_model": name, "settings": asdict(settings),
+                                    "queries": "test split (every 5th sample)"})
+    run_dump(req, lambda rank: nullcontext(progress))
     return out, False
 
 

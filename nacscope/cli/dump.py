@@ -81,7 +81,7 @@ def dump_cmd(
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Site name patterns ('encoder.*'), or 'all'; repeat for more. Default: code, head ReLU, encoder's last ReLU.")] = None,
     features: Annotated[bool, typer.Option("--features/--no-features", help="Store encoder features h (float16).")] = True,
     thumbnails: Annotated[int, typer.Option("--thumbnails", help="Max side of stored thumbnails; 0 for none.")] = 32,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10 or paper-flickr25k (the NAC authors' protocols, NAC-NOTES §4).")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Query/gallery split: paper-cifar10 or paper-flickr25k (the NAC authors' protocols, NAC-NOTES §4), or held-out (with --split all: the test split queries the train split).")] = None,
     queries_per_class: Annotated[Optional[int], typer.Option("--queries-per-class", help="Mark K queries per class.")] = None,
     random_init: RandOpt = False,
     arch: ArchOpt = None,
@@ -96,8 +96,10 @@ def dump_cmd(
     from nacscope.codes.job import DumpRequest, run_dump
     from nacscope.codes.render import human_bytes
 
-    req = DumpRequest(dataset, out, checkpoint, data_root, split, layers, features, thumbnails, protocol,
-                      queries_per_class, random_init, arch, bits, seed, batch_size, device, precision, force,
+    req = DumpRequest(dataset, out, checkpoint=checkpoint, data_root=data_root, split=split, layers=layers,
+                      features=features, thumbnails=thumbnails, protocol=protocol,
+                      queries_per_class=queries_per_class, random_init=random_init, arch=arch, bits=bits, seed=seed,
+                      batch_size=batch_size, device=device, precision=precision, force=force,
                       command=command_line())
 
     def bar(rank: int):  # rank 0 draws; no log lines, so errors stay one line

@@ -8,7 +8,7 @@ The ``dump`` command and the demo both call it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Optional, Sequence
 
@@ -39,11 +39,13 @@ class DumpRequest:
     arch: Optional[str] = None
     bits: Optional[int] = None
     seed: int = 0
+    hidden: Optional[tuple[int, ...]] = None  # widths of a random-init mlp (default: the mlp's own)
     batch_size: int = 256
     device: str = "auto"
     precision: str = "fp32"
     force: bool = False
     command: str = ""  # the command line, for provenance
+    config_extra: dict[str, Any] = field(default_factory=dict)  # more provenance, under attrs["config"]
 
     def validate(self) -> None:
         from nacscope.codes.dump import PRECISIONS
@@ -79,6 +81,7 @@ def _attrs(req: DumpRequest, meta: dict, norm_attrs: dict) -> dict[str, Any]:
             "layers": list(req.layers or ["(default)"]), "protocol": req.protocol,
             "queries_per_class": req.queries_per_class, "precision": req.precision,
             "normalization": norm_attrs, "seed": req.seed if req.random_init else None, "mode": "eval",
+            **req.config_extra,
         },
     }
     if req.protocol:
@@ -108,12 +111,15 @@ def run_dump(req: DumpRequest, progress_for: ProgressFactory, warn: Callable[[st
     if len(data) == 0:
         raise OptionError(f"dataset {req.dataset!r} split {req.split!r} has no samples")
     model, meta = load_source(req.checkpoint, random_init=req.random_init, arch=req.arch, bits=req.bits,
-                              seed=req.seed, in_channels=data.channels, image_size=data.image_size)
+                              seed=req.seed, in_channels=data.channels, image_size=data.image_size,
+                              hidden=req.hidden)
     input_shape(meta, data)
     normalize, norm_attrs = normalizer(meta, data)
     sites = select_sites(trace_sites(model, (data.channels, data.image_size), normalize, data), req.layers)
     labels = None if data.labels is None else data.labels.numpy()
-    mask = query_mask(req.protocol, req.queries_per_class, labels, data.indices.numpy(), req.dataset, req.split)
+    test = load_data(req.dataset, "test", req.data_root).indices.numpy() if req.protocol == "held-out" else None
+    mask = query_mask(req.protocol, req.queries_per_class, labels, data.indices.numpy(), req.dataset, req.split,
+                      test_indices=test)
     dinput = DumpInput(data.images, normalize, data.labels, data.indices, data.class_names, mask)
     kw = dict(batch_size=req.batch_size, features=req.features, thumbnails=req.thumbnails or None,
               precision=req.precision, attrs=_attrs(req, meta, norm_attrs), force=req.force)

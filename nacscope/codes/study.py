@@ -41,6 +41,7 @@ def load_source(
     seed: int = 0,
     in_channels: int | None = None,
     image_size: int | None = None,
+    hidden: tuple[int, ...] | None = None,
 ) -> tuple["nn.Module", dict[str, Any]]:
     """The model to study: a checkpoint (nacscope or authors' format) or a seeded random init.
 
@@ -60,11 +61,14 @@ def load_source(
             raise OptionError(f"--bits must be >= 1, got {bits}")
         if in_channels is None or image_size is None:
             raise OptionError("--random-init needs the input shape: give --dataset")
-        source = ModelSource.random_init(arch, bits, seed, in_channels, image_size)
+        if hidden is not None and arch != "mlp":
+            raise OptionError(f"hidden widths are for the mlp, not {arch!r}")
+        kw = {"hidden": tuple(int(h) for h in hidden)} if hidden is not None else {}
+        source = ModelSource.random_init(arch, bits, seed, in_channels, image_size, **kw)
         meta = {"format": "random-init", "arch": source.arch, "bits": bits, "seed": seed, "sha256": "",
                 "path": source.describe(), "mean": None, "std": None, "source": source,
                 "model_config": {"arch": source.arch, "bits": bits, "in_channels": in_channels,
-                                 "image_size": image_size}}
+                                 "image_size": image_size, **({"encoder_kw": kw} if kw else {})}}
         return source.build(), meta
     if checkpoint is None:
         raise OptionError("give a CHECKPOINT, or --random-init --arch A --bits D for an untrained baseline")

@@ -5,6 +5,9 @@ class (10,000), the other 50,000 are the gallery. The authors drew theirs at ran
 publishing the draw, so their exact query set cannot be reproduced; ours is fixed by
 :data:`PAPER_SEED` and documented here, so every nacscope dump of CIFAR-10 gets the same split.
 
+``held-out`` (the demo's): dump ``--split all``; the dataset's own test split are the queries, its
+training split the gallery, so retrieval scores samples the encoder never trained on.
+
 ``queries_per_class(labels, K, seed)``: the same recipe for any labelled dataset.
 """
 
@@ -21,7 +24,7 @@ __all__ = ["PAPER_SEED", "PAPER_QUERIES_PER_CLASS", "PAPER_POOL", "PROTOCOLS", "
 PAPER_SEED = 2021
 PAPER_QUERIES_PER_CLASS = 1000
 PAPER_POOL = 60_000
-PROTOCOLS = ("paper-cifar10", "paper-flickr25k")
+PROTOCOLS = ("paper-cifar10", "paper-flickr25k", "held-out")
 #: MIRFLICKR-25K (NAC-NOTES §4): random queries, and training images drawn from the rest (the gallery).
 FLICKR_QUERIES = 2000
 FLICKR_TRAIN = 5000
@@ -131,8 +134,11 @@ def query_mask(
     dataset: str,
     split: str,
     seed: int = PAPER_SEED,
+    test_indices: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    """The query mask asked for by ``--protocol`` / ``--queries-per-class``, or None for no split."""
+    """The query mask asked for by ``--protocol`` / ``--queries-per-class``, or None for no split.
+
+    ``test_indices``: the source indices of the dataset's test split (for ``held-out``)."""
     if protocol is not None and queries is not None:
         raise OptionError("give --protocol or --queries-per-class, not both")
     if protocol is None and queries is None:
@@ -148,5 +154,9 @@ def query_mask(
             mask = np.zeros(len(labels), dtype=bool)
             mask[paper_flickr25k(len(labels))[0]] = True
             return mask
+        if protocol == "held-out":
+            if split != "all" or test_indices is None:
+                raise OptionError("--protocol held-out needs --split all (queries: the test split, gallery: the rest)")
+            return np.isin(indices, test_indices)
         return paper_cifar10(labels, indices, dataset, split)
     return queries_per_class(labels, int(queries), seed, indices)  # type: ignore[arg-type]
