@@ -1,0 +1,54 @@
+"""What the demo trains and what it produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from nacscope.errors import OptionError
+
+MODELS = ("nac", "simclr", "random")
+TITLES = {"nac": "NAC", "simclr": "SimCLR", "random": "random init"}
+Log = Callable[[str], None]
+
+
+@dataclass
+class DemoSettings:
+    """What the demo trains; changing any of it retrains (or refuses without ``force``)."""
+
+    epochs: int = 20
+    bits: int = 32
+    hidden: tuple[int, ...] = (256, 256)
+    seed: int = 0
+    simclr: bool = True
+    dataset: str = "digits"
+    segment_pairs: int = 20  # segments between random pairs of test digits
+    segment_points: int = 2000  # points sampled along each segment
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise OptionError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.bits < 1:
+            raise OptionError(f"--bits must be >= 1, got {self.bits}")
+        if self.segment_pairs < 1 or self.segment_points < 2:
+            raise OptionError("segments need at least 1 pair and 2 points")
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return MODELS if self.simclr else ("nac", "random")
+
+
+@dataclass
+class DemoResult:
+    """What the demo produced: code sets, analyses, the comparison table, figure, timings."""
+
+    out: Path
+    codesets: dict[str, Path]
+    analyses: dict[str, dict]
+    rows: list[dict]
+    files: dict[str, Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    verdict: list[str] = field(default_factory=list)
+
