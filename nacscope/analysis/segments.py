@@ -206,8 +206,13 @@ def count_regions_exact(
     step: float = 1e-9,
     progress: Callable[[int, int, str], None] | None = None,
     progress_every: int = 64,
+    method: str = "auto",
 ) -> SegmentRegions:
     """Exact number of linear regions crossed by each segment ``x0[p] -> x1[p]``.
+
+    A network that is a plain chain of affine layers and ReLUs (an MLP) is walked layer by layer, all
+    segments at once (:mod:`nacscope.analysis.segments_chain`, same counts, much faster); any other
+    piecewise-linear network boundary by boundary.
 
     Args:
         model: a piecewise-linear ReLU network (a float64 eval-mode copy is used).
@@ -221,6 +226,9 @@ def count_regions_exact(
             boundaries and at the end. An exception raised from it stops the walk and propagates:
             that is how a caller (the TUI) cancels.
         progress_every: boundaries (walk steps over all segments) between two ``progress`` calls.
+        method: ``auto`` (the chain walk when the network is a chain, else the boundary walk), ``walk``
+            (always the boundary walk) or ``chain`` (the chain walk; OptionError when not a chain). The
+            chain walk reports ``progress`` once per site, and its ``steps`` are pieces evaluated.
 
     Returns:
         :class:`SegmentRegions`.
@@ -229,8 +237,18 @@ def count_regions_exact(
         raise OptionError(f"segment ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
     if progress_every < 1:
         raise OptionError(f"progress_every must be at least 1, got {progress_every}")
+    if method not in ("auto", "walk", "chain"):
+        raise OptionError(f"method must be auto, walk or chain, got {method!r}")
     net, sites = _prepare(model, x0[:1], sites, layers)
     x0, x1 = x0.double(), x1.double()
+    if method != "walk":
+        from nacscope.analysis.segments_chain import affine_chain, count_regions_chain
+
+        stages = affine_chain(net, x0[:1])
+        if stages is not None:
+            return count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=progress)
+        if method == "chain":
+            raise OptionError("the network is not a plain chain of affine layers and ReLUs; use method='walk'")
     p = len(x0)
     v = x1 - x0  # (P, ...)
     t = torch.zeros(p, dtype=torch.float64)
