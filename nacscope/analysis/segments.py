@@ -9,7 +9,9 @@ region whenever the activation pattern there differs from the previous one. The 
 float64; the step past a boundary is ``min(1e-9, half the gap to the next predicted crossing)``.
 
 Counted: the number of maximal pieces of the segment with one activation pattern over the chosen
-sites (all ReLU sites by default; add ``code`` to also cut by the code layer's sign). Dense sampling
+sites (all ReLU sites by default; add ``code`` to also cut by the code layer's sign). The walk steps
+through the boundaries of every ReLU site up to the last chosen one and counts those where the chosen
+sites' pattern changes. Dense sampling
 counts pattern changes between ``n`` evenly spaced points and can only miss pieces, so it is a lower
 bound that converges to the exact count.
 
@@ -256,8 +258,9 @@ def count_regions_exact(
     steps = np.ones(p, dtype=np.int64)
     crossings: list[list[float]] = [[] for _ in range(p)]
     shape = (-1,) + (1,) * (x0.dim() - 1)
-    z, dz = _jvp(net, sites, x0, v)  # (P, U)
-    _check_affine(net, sites, x0, v, z, dz)
+    cut, cols = _cut_sites(net, sites)
+    z, dz = _jvp(net, cut, x0, v)  # (P, U) every site the chosen ones depend on
+    _check_affine(net, cut, x0, v, z, dz)
     active = torch.arange(p)
 
     def report() -> None:
@@ -280,8 +283,8 @@ def count_regions_exact(
         delta = torch.clamp(delta, min=1e-15)  # always move: t + delta > t in float64 for t <= 1
         t_new = torch.clamp(t_cross + delta, max=1.0)
         xa = x0[active] + t_new.view(shape) * v[active]
-        z, dz = _jvp(net, sites, xa, v[active])
-        changed = ((z > 0) != (z_old > 0)).any(1)
+        z, dz = _jvp(net, cut, xa, v[active])
+        changed = ((z > 0) != (z_old > 0))[:, cols].any(1)  # a boundary of the chosen sites
         for i, row in enumerate(active.tolist()):
             steps[row] += 1
             if changed[i]:
@@ -298,6 +301,18 @@ def count_regions_exact(
     t.fill_(1.0)  # every segment walked to its end
     report()
     return SegmentRegions(regions, [np.asarray(c) for c in crossings], steps)
+
+
+def _cut_sites(net: nn.Module, sites: Sequence[Site]) -> tuple[list[Site], torch.Tensor]:
+    """Sites to walk by: every ReLU site up to the last chosen one (the chosen sites' pre-activations are
+    affine only between their boundaries), ``code`` if chosen; and a (U,) mask of the chosen sites' columns."""
+    relus = net._nacscope_relu_sites
+    names = {s.name for s in sites}
+    code = [s for s in sites if s.kind == "code"]
+    last = len(relus) - 1 if code else max((i for i, s in enumerate(relus) if s.name in names), default=-1)
+    cut = relus[: last + 1] + code
+    cols = torch.cat([torch.full((s.units,), s.name in names) for s in cut])  # (U,)
+    return cut, cols
 
 
 def _check_affine(net, sites, x0, v, z, dz) -> None:

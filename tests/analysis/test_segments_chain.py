@@ -46,10 +46,11 @@ def _hand_net():
     (["1"], 3, [0.25, 0.5]),  # layer 1 only: x = 0, 1
     (["3"], 3, [0.375, 0.625]),  # layer 2 only: on for 1/2 < x < 3/2; its kinks at x = 0, 1 are no boundaries
 ])
-def test_hand_worked_1d_network(layers, regions, crossings):
+@pytest.mark.parametrize("method", ["chain", "walk"])
+def test_hand_worked_1d_network(layers, regions, crossings, method):
     net = _hand_net()
     x0, x1 = torch.tensor([[-1.0], [3.0]]), torch.tensor([[3.0], [-1.0]])  # the second runs backwards
-    res = count_regions_exact(net, x0, x1, layers=layers, method="chain")
+    res = count_regions_exact(net, x0, x1, layers=layers, method=method)
     assert res.regions.tolist() == [regions, regions]
     np.testing.assert_allclose(res.crossings[0], crossings, atol=1e-12)
     np.testing.assert_allclose(res.crossings[1], sorted(1 - c for c in crossings), atol=1e-12)
@@ -101,11 +102,12 @@ def _merged_reference(net, x0, x1, layers):
 
 
 @pytest.mark.parametrize("layers", [["2"], ["4"], ["6"], ["2", "6"]])  # sites of the ReLUs after Flatten
-def test_site_selection_counts_merged_pieces_of_the_full_partition(layers):
+@pytest.mark.parametrize("method", ["chain", "walk"])
+def test_site_selection_counts_merged_pieces_of_the_full_partition(layers, method):
     net = _random_mlp((12, 20, 20, 20), 5)
     g = torch.Generator().manual_seed(5)
     x0, x1 = 2 * torch.randn(4, 12, generator=g), 2 * torch.randn(4, 12, generator=g)
-    got = count_regions_exact(net, x0, x1, layers=layers, method="chain")
+    got = count_regions_exact(net, x0, x1, layers=layers, method=method)
     np.testing.assert_array_equal(got.regions, _merged_reference(net, x0, x1, layers))
     dense = count_regions_dense(net, x0, x1, n=2000, layers=layers)
     assert (dense <= got.regions).all()
