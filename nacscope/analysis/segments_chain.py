@@ -2,24 +2,28 @@
 
 For a network that is a sequence of affine maps (``nn.Linear``, eval-mode ``BatchNorm1d``, ``Flatten``,
 ``Identity``, eval-mode ``Dropout``) and ``nn.ReLU`` modules (an ``nn.Sequential``, nested ones included,
-or a NAC model whose encoder and code head are such sequences), every pre-activation is, on each piece
-of a segment with a fixed pattern of the earlier ReLUs, an affine function ``c + t d`` of ``t``. The
-walk keeps, for every piece of every segment, the affine coefficients ``(c, d)`` of the current layer
-(N pieces, U units): it cuts each piece at the roots ``-c / d`` of its units inside it, gates ``c`` and
-``d`` of the new pieces by their pattern at the midpoint, and pushes them through the next affine map
-(one matmul for all pieces of all segments). No forward pass per boundary.
+or a NAC model whose encoder and code head are such sequences), the walk goes layer by layer over all
+segments at once. Each segment ``x0 + t (x1 - x0)`` is a sorted list of cut points in ``t`` (at first
+0 and 1). The network is continuous, so at every point each site's pre-activation is simply the
+network's value there; between two consecutive points, where every earlier site has one pattern, it is
+affine in ``t``. So for each site in order: one matmul per affine map gives the site's values at all
+points of all segments (from the previous site's values through ReLU); a unit crosses zero between two
+consecutive points exactly when its sign differs there, at the linearly interpolated ``t``; the
+crossings become new points, their values interpolated. No forward pass per boundary.
 
-The pieces are cut by every ReLU site up to the last chosen one (the pre-activations are affine only
-on those), and counted by the chosen sites' pattern: adjacent pieces whose chosen pattern is the same
-are one region. The ``code`` site is the sign of the network's output (the code pre-activation).
-Tolerance: crossings closer than ``tol`` (in ``t``) to a piece's end or to each other are one, as in
+The segments are cut by every ReLU site up to the last chosen one (the later sites' pre-activations
+are affine only between those boundaries) and counted by the chosen sites' pattern: a point is a
+region boundary when the chosen pattern (signs at the two neighbouring pieces' midpoints) differs on
+its two sides, which holds at every crossing of a chosen unit. The ``code`` site is the sign of the
+network's output (the code pre-activation). Memory: the values of one site at all points, (points, units).
+Tolerance: crossings closer than ``tol`` (in ``t``) to a point or to each other are one, as in
 :mod:`nacscope.analysis.segments_batched`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -50,11 +54,11 @@ def _batchnorm(m: nn.BatchNorm1d) -> Affine:
     scale = m.weight / torch.sqrt(m.running_var + m.eps) if m.affine else 1 / torch.sqrt(m.running_var + m.eps)
     shift = (m.bias if m.affine else 0) - m.running_mean * scale
 
-    return lambda z: z * scale + shift
+    def f(z):
+        shape = (1, -1) + (1,) * (z.dim() - 2)  # channels on dim 1
+        return z * scale.view(shape) + shift.view(shape)
 
-
-def _flatten(m: nn.Flatten) -> Affine:
-    return m
+    return f
 
 
 def _leaves(path: str, m: nn.Module, out: list[tuple[str, nn.Module]]) -> bool:
@@ -77,7 +81,7 @@ def _stages(leaves: list[tuple[str, nn.Module]], out_scale: float | None) -> lis
         elif isinstance(m, nn.BatchNorm1d) and not m.training and m.track_running_stats:
             maps.append(_batchnorm(m))
         elif isinstance(m, nn.Flatten):
-            maps.append(_flatten(m))
+            maps.append(m)
         elif isinstance(m, nn.Identity) or (isinstance(m, nn.Dropout) and not m.training):
             continue
         else:
@@ -107,7 +111,7 @@ def affine_chain(net: nn.Module, example: torch.Tensor) -> list[_Stage] | None:
         stages = _stages(leaves, None) if _leaves("", net, leaves) else None
     else:
         return None
-    relus = [s for s in net._nacscope_relu_sites]
+    relus = list(net._nacscope_relu_sites)
     if stages is None or [s.owner for s in relus] != [g.site for g in stages[:-1]] or any(s.functional for s in relus):
         return None
     names = {s.owner: s.name for s in relus}
@@ -124,14 +128,6 @@ def affine_chain(net: nn.Module, example: torch.Tensor) -> list[_Stage] | None:
     if c.shape != ref.shape or not torch.allclose(c, ref, rtol=1e-9, atol=1e-9):
         return None
     return stages
-
-
-def _left_differs(seg: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(N,) True where a piece's pattern differs from the piece before it on the same segment."""
-    out = np.zeros(len(seg), bool)
-    if len(seg) > 1:
-        out[1:] = (seg[1:] == seg[:-1]) & (mask[1:] != mask[:-1]).any(1)
-    return out
 
 
 def _insert_roots(z, seg, t, tol):
@@ -154,7 +150,7 @@ def _insert_roots(z, seg, t, tol):
     i, u = i.numpy(), u.numpy()
     on_piece = same[i]
     i, u = i[on_piece], u[on_piece]
-    flat = z.view(-1)
+    flat = z.reshape(-1)
     za = flat.index_select(0, torch.from_numpy(i * z.shape[1] + u)).numpy()
     zb = flat.index_select(0, torch.from_numpy((i + 1) * z.shape[1] + u)).numpy()
     tc = t[i] + (t[i + 1] - t[i]) * (za / (za - zb))  # (K,) the crossings
@@ -234,15 +230,16 @@ def count_regions_chain(
             z = torch.relu(z)
         for f in g.maps:
             z = f(z)
-        z = z.reshape(len(z), -1)  # (M, U)
+        shape = tuple(z.shape[1:])
         steps += np.bincount(seg, minlength=p) - 1
-        z, seg, t, at_old, at_new, edge = _insert_roots(z, seg, t, tol)
+        z, seg, t, at_old, at_new, edge = _insert_roots(z.reshape(len(z), -1), seg, t, tol)  # (M', U)
         moved = np.zeros(len(seg), bool)
         moved[at_old] = flag
         flag = moved
         if g.site in chosen:
             flag[at_new] = True
             flag[_pattern_changes(z, seg, edge)] = True
+        z = z.view((len(z), *shape))
     report(progress, total, total, f"chain walk: {len(seg) - p:,} pieces")
     regions = 1 + np.bincount(seg[flag], minlength=p).astype(np.int64)
     if (regions > max_steps).any():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -9,7 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from nacscope.analysis.segments import count_regions_dense, count_regions_exact, patterns_along, prepare_network
+from nacscope.analysis.segments import (
+    count_regions_dense,
+    count_regions_exact,
+    patterns_along,
+    prepare_network,
+)
 from nacscope.analysis.segments_chain import affine_chain
 from nacscope.errors import OptionError
 from nacscope.nets import build_model
@@ -20,7 +26,7 @@ torch.set_num_threads(1)
 def _random_mlp(widths, seed, bn=False):
     torch.manual_seed(seed)
     layers: list[nn.Module] = [nn.Flatten()]
-    for a, b in zip(widths[:-1], widths[1:]):
+    for a, b in itertools.pairwise(widths):
         layers += [nn.Linear(a, b)] + ([nn.BatchNorm1d(b)] if bn else []) + [nn.ReLU()]
     net = nn.Sequential(*layers).eval()
     for m in net.modules():
@@ -75,6 +81,21 @@ def test_equals_the_boundary_walk_on_random_mlps(widths, seed, bn):
         np.testing.assert_allclose(a, b, atol=1e-8)
 
 
+def test_chain_on_3d_inputs_with_channel_batchnorm_equals_the_walk():
+    """Linear on the last dim of (N, 3, 4), BatchNorm1d over the 3 channels, nested Sequential: still a chain."""
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(3), nn.ReLU()), nn.Flatten(),
+                        nn.Dropout(0.5), nn.Linear(18, 10), nn.ReLU()).eval()
+    net[0][1].running_mean.normal_(0, 0.5)
+    x0, x1 = 2 * torch.randn(4, 3, 4), 2 * torch.randn(4, 3, 4)
+    pnet, _ = prepare_network(net, x0[:1], None, None)
+    assert affine_chain(pnet, x0[:1].double()) is not None
+    ref = count_regions_exact(net, x0, x1, method="walk")
+    got = count_regions_exact(net, x0, x1, method="chain")
+    assert (ref.regions > 3).all()
+    np.testing.assert_array_equal(got.regions, ref.regions)
+
+
 def test_nac_model_with_code_layer_equals_the_walk(digits):
     torch.manual_seed(0)
     m = build_model("mlp", 8, in_channels=1, image_size=8, hidden=(24, 16)).eval()
@@ -123,7 +144,7 @@ def test_never_below_dense_sampling_and_equal_when_fine(seed):
         assert (count_regions_dense(net, x0, x1, n=n) <= exact.regions).all()
     for p in range(len(x0)):
         gaps = np.diff(np.concatenate([[0.0], exact.crossings[p], [1.0]]))
-        n_fine = int(math.ceil(2.0 / gaps.min())) + 1  # spacing under half the smallest piece
+        n_fine = math.ceil(2.0 / gaps.min()) + 1  # spacing under half the smallest piece
         assert n_fine < 400_000, "a piece too small to check by sampling"
         assert count_regions_dense(net, x0[p : p + 1], x1[p : p + 1], n=n_fine)[0] == exact.regions[p]
 
