@@ -248,7 +248,7 @@ def count_regions_exact(
 
         stages = affine_chain(net, x0[:1])
         if stages is not None:
-            return count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=progress)
+            return SegmentRegions(*count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=progress))
         if method == "chain":
             raise OptionError("the network is not a plain chain of affine layers and ReLUs; use method='walk'")
     p = len(x0)

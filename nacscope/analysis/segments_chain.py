@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from nacscope.analysis.segments import SegmentRegions
 from nacscope.codes.capture import Site
 from nacscope.errors import OptionError
 from nacscope.progress import Progress, report
@@ -197,7 +196,7 @@ def count_regions_chain(
     tol: float = 1e-12,
     max_steps: int = 200_000,
     progress: Progress | None = None,
-) -> SegmentRegions:
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Exact regions crossed by each segment ``x0[p] -> x1[p]`` (P, ...) of the chain ``stages``.
 
     The network is continuous, so each site's pre-activations are kept at the cut points of the segments
@@ -214,7 +213,8 @@ def count_regions_chain(
         progress: ``progress(done, total, message)`` once per stage (``done`` stages of ``total``).
 
     Returns:
-        :class:`SegmentRegions` (``steps``: pieces evaluated per segment, over all stages).
+        The fields of :class:`nacscope.analysis.segments.SegmentRegions`: ``regions`` (P,), ``crossings``
+        (the ``t`` of each segment's boundaries) and ``steps`` (P,) (pieces evaluated, over all stages).
     """
     chosen = {s.name for s in sites}
     last = max(i for i, g in enumerate(stages) if g.site in chosen)
@@ -245,4 +245,4 @@ def count_regions_chain(
     if (regions > max_steps).any():
         raise OptionError(f"segment {int(np.argmax(regions > max_steps))} crossed more than {max_steps} boundaries; raise max_steps")
     crossings = [t[(seg == i) & flag] for i in range(p)]
-    return SegmentRegions(regions, crossings, steps)
+    return regions, crossings, steps
