@@ -230,7 +230,8 @@ def count_regions_exact(
         progress_every: boundaries (walk steps over all segments) between two ``progress`` calls.
         method: ``auto`` (the chain walk when the network is a chain, else the boundary walk), ``walk``
             (always the boundary walk) or ``chain`` (the chain walk; OptionError when not a chain). The
-            chain walk reports ``progress`` once per site, and its ``steps`` are pieces evaluated.
+            chain walk reports ``progress`` once per site (``done``: the part of the sites done), and
+            its ``steps`` are pieces evaluated.
 
     Returns:
         :class:`SegmentRegions`.
@@ -248,7 +249,8 @@ def count_regions_exact(
 
         stages = affine_chain(net, x0[:1])
         if stages is not None:
-            return SegmentRegions(*count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=progress))
+            per_mille = None if progress is None else lambda d, n, m: progress(d * PROGRESS_TOTAL // n, PROGRESS_TOTAL, m)
+            return SegmentRegions(*count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=per_mille))
         if method == "chain":
             raise OptionError("the network is not a plain chain of affine layers and ReLUs; use method='walk'")
     p = len(x0)

@@ -225,7 +225,7 @@ def count_regions_chain(
     steps = np.zeros(p, np.int64)
     total = last + 1
     for k, g in enumerate(stages[: last + 1]):
-        report(progress, k, total, f"chain walk: site {k + 1}/{total} ({g.site})")
+        report(progress, k, total, f"exact walk (by layer): site {k + 1}/{total} ({g.site})")
         if k:
             z = torch.relu(z)
         for f in g.maps:
@@ -240,7 +240,7 @@ def count_regions_chain(
             flag[at_new] = True
             flag[_pattern_changes(z, seg, edge)] = True
         z = z.view((len(z), *shape))
-    report(progress, total, total, f"chain walk: {len(seg) - p:,} pieces")
+    report(progress, total, total, f"exact walk (by layer): {len(seg) - p:,} pieces")
     regions = 1 + np.bincount(seg[flag], minlength=p).astype(np.int64)
     if (regions > max_steps).any():
         raise OptionError(f"segment {int(np.argmax(regions > max_steps))} crossed more than {max_steps} boundaries; raise max_steps")

@@ -178,13 +178,14 @@ def test_progress_reports_each_site_and_a_raise_cancels():
     x0, x1 = torch.randn(2, 8), torch.randn(2, 8)
     calls = []
     count_regions_exact(net, x0, x1, progress=lambda d, t, m: calls.append((d, t, m)))
-    assert [(d, t) for d, t, _ in calls] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert [(d, t) for d, t, _ in calls] == [(0, 1000), (333, 1000), (666, 1000), (1000, 1000)]  # per mille of 3 sites
+    assert all(m.startswith("exact walk") for _, _, m in calls)
 
     class Stop(Exception):
         pass
 
     def stop(d, t, m):
-        if d == 1:
+        if d > 0:
             raise Stop()
 
     with pytest.raises(Stop):
