@@ -10,7 +10,8 @@
    :func:`count_regions_exact` with ``method="walk"`` (one gated forward per boundary, the walk before
    the chain walk existed), :func:`count_regions_batched` (one forward per site per batch) and the
    default ``method="auto"``, which takes the chain walk (one matmul per layer for all cut points).
-   ``--segments-only`` runs just this part.
+   Then the same three on 20 segments between test digits on ``models/digits-nac`` (a NAC MLP, with
+   the code layer). ``--segments-only`` runs just these.
 One thread throughout, so the numbers compare across machines of the shared CPU.
 """
 
@@ -87,6 +88,33 @@ def _segments(n: int, repeats: int) -> dict:
             "chain_agree": int((chain.regions == res.regions).sum())}
 
 
+def _segments_digits(n: int, repeats: int) -> dict:
+    from nacscope.analysis.segments import count_regions_exact, sample_pairs
+    from nacscope.analysis.segments_batched import count_regions_batched
+    from nacscope.cli.dump import load_data, load_source, normalizer
+
+    data = load_data("digits", "test", None)
+    model, meta = load_source(ROOT / "models/digits-nac/model.pt", random_init=False, arch=None, bits=None, seed=0,
+                              in_channels=None, image_size=None)
+    x = normalizer(meta, data)[0](data.images)
+    pr = torch.as_tensor(sample_pairs(len(x), n, seed=0))
+    x0, x1 = x[pr[:, 0]], x[pr[:, 1]]
+    res, walk_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"], method="walk"), repeats)
+    batched, batched_s = _timed(lambda: count_regions_batched(model, x0, x1, layers=["all"]), repeats)
+    chain, chain_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"]), repeats)
+    return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": walk_s, "batched_seconds": batched_s,
+            "chain_seconds": chain_s, "agree": int((batched.regions == res.regions).sum()),
+            "chain_agree": int((chain.regions == res.regions).sum())}
+
+
+def _print_segments(what: str, s: dict, repeats: int) -> None:
+    print(f"{what}, {s['segments']} exact segments (mean {s['regions_mean']:,.0f} regions, "
+          f"best of {repeats}): walk {s['seconds']:.3f} s, batched {s['batched_seconds']:.3f} s "
+          f"(x{s['seconds'] / s['batched_seconds']:.1f}), chain {s['chain_seconds']:.3f} s "
+          f"(x{s['seconds'] / s['chain_seconds']:.1f}); counts equal the walk's on {s['agree']}/{s['segments']} "
+          f"(batched), {s['chain_agree']}/{s['segments']} (chain)")
+
+
 def _planes(m: float) -> None:
     """Parts 1 and 2: the exact plane partitions."""
     d = _plane_digits(m)
@@ -110,12 +138,9 @@ def main() -> None:
         m = 0.02 if args.quick else 0.25
         if not args.segments_only:
             _planes(m)
-        s = _segments(4 if args.quick else 20, args.repeats)
-        print(f"784-256-256-256-32 MLP, {s['segments']} exact segments (mean {s['regions_mean']:,.0f} regions, "
-              f"best of {args.repeats}): walk {s['seconds']:.3f} s, batched {s['batched_seconds']:.3f} s "
-              f"(x{s['seconds'] / s['batched_seconds']:.1f}), chain {s['chain_seconds']:.3f} s "
-              f"(x{s['seconds'] / s['chain_seconds']:.1f}); counts equal the walk's on {s['agree']}/{s['segments']} "
-              f"(batched), {s['chain_agree']}/{s['segments']} (chain)")
+        n = 4 if args.quick else 20
+        _print_segments("784-256-256-256-32 MLP", _segments(n, args.repeats), args.repeats)
+        _print_segments("digits-nac (all sites, code included)", _segments_digits(n, args.repeats), args.repeats)
     finally:
         torch.set_num_threads(threads)
 
