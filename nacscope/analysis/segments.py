@@ -260,7 +260,7 @@ def count_regions_exact(
     steps = np.ones(p, dtype=np.int64)
     crossings: list[list[float]] = [[] for _ in range(p)]
     shape = (-1,) + (1,) * (x0.dim() - 1)
-    cut, cols = _cut_sites(net, sites)
+    cut, cols = cut_sites(net, sites)
     z, dz = _jvp(net, cut, x0, v)  # (P, U) every site the chosen ones depend on
     _check_affine(net, cut, x0, v, z, dz)
     active = torch.arange(p)
@@ -305,7 +305,7 @@ def count_regions_exact(
     return SegmentRegions(regions, [np.asarray(c) for c in crossings], steps)
 
 
-def _cut_sites(net: nn.Module, sites: Sequence[Site]) -> tuple[list[Site], torch.Tensor]:
+def cut_sites(net: nn.Module, sites: Sequence[Site]) -> tuple[list[Site], torch.Tensor]:
     """Sites to walk by: every ReLU site up to the last chosen one (the chosen sites' pre-activations are
     affine only between their boundaries), ``code`` if chosen; and a (U,) mask of the chosen sites' columns."""
     relus = net._nacscope_relu_sites

@@ -16,6 +16,7 @@ from nacscope.analysis.segments import (
     patterns_along,
     prepare_network,
 )
+from nacscope.analysis.segments_batched import count_regions_batched
 from nacscope.analysis.segments_chain import affine_chain
 from nacscope.errors import OptionError
 from nacscope.nets import build_model
@@ -123,12 +124,15 @@ def _merged_reference(net, x0, x1, layers):
 
 
 @pytest.mark.parametrize("layers", [["2"], ["4"], ["6"], ["2", "6"]])  # sites of the ReLUs after Flatten
-@pytest.mark.parametrize("method", ["chain", "walk"])
+@pytest.mark.parametrize("method", ["chain", "walk", "batched"])
 def test_site_selection_counts_merged_pieces_of_the_full_partition(layers, method):
     net = _random_mlp((12, 20, 20, 20), 5)
     g = torch.Generator().manual_seed(5)
     x0, x1 = 2 * torch.randn(4, 12, generator=g), 2 * torch.randn(4, 12, generator=g)
-    got = count_regions_exact(net, x0, x1, layers=layers, method=method)
+    if method == "batched":
+        got = count_regions_batched(net, x0, x1, layers=layers)
+    else:
+        got = count_regions_exact(net, x0, x1, layers=layers, method=method)
     np.testing.assert_array_equal(got.regions, _merged_reference(net, x0, x1, layers))
     dense = count_regions_dense(net, x0, x1, n=2000, layers=layers)
     assert (dense <= got.regions).all()
