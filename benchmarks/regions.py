@@ -6,8 +6,12 @@
    on ``models/digits-nac``, beside the 200x200 grid count (a lower bound) on the same window.
 2. The exact partition of a small plane (three inputs near one random 32x32 RGB input, [0, 1]^2) of a
    small convnet (3 ReLU sites, 3,136 units): faces/s.
-3. 20 exact segments of a random 784-256-256-256-32 ReLU MLP: :func:`count_regions_exact` (one forward
-   per boundary) vs :func:`count_regions_batched` (one forward per site per batch), same run.
+3. 20 exact segments of a random 784-256-256-256-32 ReLU MLP (digits-sized inputs), same run:
+   :func:`count_regions_exact` with ``method="walk"`` (one gated forward per boundary, the walk before
+   the chain walk existed), :func:`count_regions_batched` (one forward per site per batch) and the
+   default ``method="auto"``, which takes the chain walk (one matmul per layer for all cut points).
+   Then the same three on 20 segments between test digits on ``models/digits-nac`` (a NAC MLP, with
+   the code layer). ``--segments-only`` runs just these.
 One thread throughout, so the numbers compare across machines of the shared CPU.
 """
 
@@ -58,7 +62,17 @@ def _plane_convnet(margin: float) -> dict:
     return {"faces": res.n_faces, "seconds": s, "faces_per_s": res.n_faces / s}
 
 
-def _segments(n: int) -> dict:
+def _timed(f, repeats: int):
+    """(result, best seconds over ``repeats`` calls)."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = f()
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def _segments(n: int, repeats: int) -> dict:
     from nacscope.analysis.segments import count_regions_exact
     from nacscope.analysis.segments_batched import count_regions_batched
 
@@ -66,35 +80,67 @@ def _segments(n: int) -> dict:
     net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                         nn.Linear(256, 32), nn.ReLU()).eval()
     x0, x1 = torch.randn(n, 784), torch.randn(n, 784)
-    t = time.perf_counter()
-    res = count_regions_exact(net, x0, x1)
-    walk_s = time.perf_counter() - t
-    t = time.perf_counter()
-    fast = count_regions_batched(net, x0, x1)
-    batched_s = time.perf_counter() - t
+    res, walk_s = _timed(lambda: count_regions_exact(net, x0, x1, method="walk"), repeats)
+    batched, batched_s = _timed(lambda: count_regions_batched(net, x0, x1), repeats)
+    chain, chain_s = _timed(lambda: count_regions_exact(net, x0, x1), repeats)
     return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": walk_s, "batched_seconds": batched_s,
-            "agree": int((fast.regions == res.regions).sum())}
+            "chain_seconds": chain_s, "agree": int((batched.regions == res.regions).sum()),
+            "chain_agree": int((chain.regions == res.regions).sum())}
+
+
+def _segments_digits(n: int, repeats: int) -> dict:
+    from nacscope.analysis.segments import count_regions_exact, sample_pairs
+    from nacscope.analysis.segments_batched import count_regions_batched
+    from nacscope.cli.dump import load_data, load_source, normalizer
+
+    data = load_data("digits", "test", None)
+    model, meta = load_source(ROOT / "models/digits-nac/model.pt", random_init=False, arch=None, bits=None, seed=0,
+                              in_channels=None, image_size=None)
+    x = normalizer(meta, data)[0](data.images)
+    pr = torch.as_tensor(sample_pairs(len(x), n, seed=0))
+    x0, x1 = x[pr[:, 0]], x[pr[:, 1]]
+    res, walk_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"], method="walk"), repeats)
+    batched, batched_s = _timed(lambda: count_regions_batched(model, x0, x1, layers=["all"]), repeats)
+    chain, chain_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"]), repeats)
+    return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": walk_s, "batched_seconds": batched_s,
+            "chain_seconds": chain_s, "agree": int((batched.regions == res.regions).sum()),
+            "chain_agree": int((chain.regions == res.regions).sum())}
+
+
+def _print_segments(what: str, s: dict, repeats: int) -> None:
+    print(f"{what}, {s['segments']} exact segments (mean {s['regions_mean']:,.0f} regions, "
+          f"best of {repeats}): walk {s['seconds']:.3f} s, batched {s['batched_seconds']:.3f} s "
+          f"(x{s['seconds'] / s['batched_seconds']:.1f}), chain {s['chain_seconds']:.3f} s "
+          f"(x{s['seconds'] / s['chain_seconds']:.1f}); counts equal the walk's on {s['agree']}/{s['segments']} "
+          f"(batched), {s['chain_agree']}/{s['segments']} (chain)")
+
+
+def _planes(m: float) -> None:
+    """Parts 1 and 2: the exact plane partitions."""
+    d = _plane_digits(m)
+    print(f"digits-nac plane (margin {m}): {d['faces']:,} exact faces in {d['seconds']:.1f} s "
+          f"({d['faces'] / d['seconds']:,.0f} faces/s; V={d['V']:,}, E={d['E']:,}); "
+          f"200x200 grid: {d['grid200']:,} (lower bound) in {d['grid_seconds']:.1f} s")
+    print("  per layer:", ", ".join(f"{k}: {v:,}" for k, v in d["per_layer"]))
+    c = _plane_convnet(m)
+    print(f"convnet 32x32 plane: {c['faces']:,} faces in {c['seconds']:.1f} s ({c['faces_per_s']:,.0f} faces/s)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="Small margins and 4 segments (a smoke run).")
+    ap.add_argument("--segments-only", action="store_true", help="Only the segment walks (part 3).")
+    ap.add_argument("--repeats", type=int, default=3, help="Segment timings: best of this many runs each.")
     args = ap.parse_args()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         m = 0.02 if args.quick else 0.25
-        d = _plane_digits(m)
-        print(f"digits-nac plane (margin {m}): {d['faces']:,} exact faces in {d['seconds']:.1f} s "
-              f"({d['faces'] / d['seconds']:,.0f} faces/s; V={d['V']:,}, E={d['E']:,}); "
-              f"200x200 grid: {d['grid200']:,} (lower bound) in {d['grid_seconds']:.1f} s")
-        print("  per layer:", ", ".join(f"{k}: {v:,}" for k, v in d["per_layer"]))
-        c = _plane_convnet(m)
-        print(f"convnet 32x32 plane: {c['faces']:,} faces in {c['seconds']:.1f} s ({c['faces_per_s']:,.0f} faces/s)")
-        s = _segments(4 if args.quick else 20)
-        print(f"784-256-256-256-32 MLP, {s['segments']} exact segments (mean {s['regions_mean']:,.0f} regions): "
-              f"walk {s['seconds']:.1f} s, batched {s['batched_seconds']:.2f} s "
-              f"(x{s['seconds'] / s['batched_seconds']:.1f}; counts agree on {s['agree']}/{s['segments']})")
+        if not args.segments_only:
+            _planes(m)
+        n = 4 if args.quick else 20
+        _print_segments("784-256-256-256-32 MLP", _segments(n, args.repeats), args.repeats)
+        _print_segments("digits-nac (all sites, code included)", _segments_digits(n, args.repeats), args.repeats)
     finally:
         torch.set_num_threads(threads)
 

@@ -9,7 +9,9 @@ region whenever the activation pattern there differs from the previous one. The 
 float64; the step past a boundary is ``min(1e-9, half the gap to the next predicted crossing)``.
 
 Counted: the number of maximal pieces of the segment with one activation pattern over the chosen
-sites (all ReLU sites by default; add ``code`` to also cut by the code layer's sign). Dense sampling
+sites (all ReLU sites by default; add ``code`` to also cut by the code layer's sign). The walk steps
+through the boundaries of every ReLU site up to the last chosen one and counts those where the chosen
+sites' pattern changes. Dense sampling
 counts pattern changes between ``n`` evenly spaced points and can only miss pieces, so it is a lower
 bound that converges to the exact count.
 
@@ -206,8 +208,13 @@ def count_regions_exact(
     step: float = 1e-9,
     progress: Callable[[int, int, str], None] | None = None,
     progress_every: int = 64,
+    method: str = "auto",
 ) -> SegmentRegions:
     """Exact number of linear regions crossed by each segment ``x0[p] -> x1[p]``.
+
+    A network that is a plain chain of affine layers and ReLUs (an MLP) is walked layer by layer, all
+    segments at once (:mod:`nacscope.analysis.segments_chain`, same counts, much faster); any other
+    piecewise-linear network boundary by boundary.
 
     Args:
         model: a piecewise-linear ReLU network (a float64 eval-mode copy is used).
@@ -221,6 +228,10 @@ def count_regions_exact(
             boundaries and at the end. An exception raised from it stops the walk and propagates:
             that is how a caller (the TUI) cancels.
         progress_every: boundaries (walk steps over all segments) between two ``progress`` calls.
+        method: ``auto`` (the chain walk when the network is a chain, else the boundary walk), ``walk``
+            (always the boundary walk) or ``chain`` (the chain walk; OptionError when not a chain). The
+            chain walk reports ``progress`` once per site (``done``: the part of the sites done), and
+            its ``steps`` are pieces evaluated.
 
     Returns:
         :class:`SegmentRegions`.
@@ -229,8 +240,19 @@ def count_regions_exact(
         raise OptionError(f"segment ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
     if progress_every < 1:
         raise OptionError(f"progress_every must be at least 1, got {progress_every}")
+    if method not in ("auto", "walk", "chain"):
+        raise OptionError(f"method must be auto, walk or chain, got {method!r}")
     net, sites = _prepare(model, x0[:1], sites, layers)
     x0, x1 = x0.double(), x1.double()
+    if method != "walk":
+        from nacscope.analysis.segments_chain import affine_chain, count_regions_chain
+
+        stages = affine_chain(net, x0[:1])
+        if stages is not None:
+            per_mille = None if progress is None else lambda d, n, m: progress(d * PROGRESS_TOTAL // n, PROGRESS_TOTAL, m)
+            return SegmentRegions(*count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=per_mille))
+        if method == "chain":
+            raise OptionError("the network is not a plain chain of affine layers and ReLUs; use method='walk'")
     p = len(x0)
     v = x1 - x0  # (P, ...)
     t = torch.zeros(p, dtype=torch.float64)
@@ -238,8 +260,9 @@ def count_regions_exact(
     steps = np.ones(p, dtype=np.int64)
     crossings: list[list[float]] = [[] for _ in range(p)]
     shape = (-1,) + (1,) * (x0.dim() - 1)
-    z, dz = _jvp(net, sites, x0, v)  # (P, U)
-    _check_affine(net, sites, x0, v, z, dz)
+    cut, cols = cut_sites(net, sites)
+    z, dz = _jvp(net, cut, x0, v)  # (P, U) every site the chosen ones depend on
+    _check_affine(net, cut, x0, v, z, dz)
     active = torch.arange(p)
 
     def report() -> None:
@@ -262,8 +285,8 @@ def count_regions_exact(
         delta = torch.clamp(delta, min=1e-15)  # always move: t + delta > t in float64 for t <= 1
         t_new = torch.clamp(t_cross + delta, max=1.0)
         xa = x0[active] + t_new.view(shape) * v[active]
-        z, dz = _jvp(net, sites, xa, v[active])
-        changed = ((z > 0) != (z_old > 0)).any(1)
+        z, dz = _jvp(net, cut, xa, v[active])
+        changed = ((z > 0) != (z_old > 0))[:, cols].any(1)  # a boundary of the chosen sites
         for i, row in enumerate(active.tolist()):
             steps[row] += 1
             if changed[i]:
@@ -280,6 +303,18 @@ def count_regions_exact(
     t.fill_(1.0)  # every segment walked to its end
     report()
     return SegmentRegions(regions, [np.asarray(c) for c in crossings], steps)
+
+
+def cut_sites(net: nn.Module, sites: Sequence[Site]) -> tuple[list[Site], torch.Tensor]:
+    """Sites to walk by: every ReLU site up to the last chosen one (the chosen sites' pre-activations are
+    affine only between their boundaries), ``code`` if chosen; and a (U,) mask of the chosen sites' columns."""
+    relus = net._nacscope_relu_sites
+    names = {s.name for s in sites}
+    code = [s for s in sites if s.kind == "code"]
+    last = len(relus) - 1 if code else max((i for i, s in enumerate(relus) if s.name in names), default=-1)
+    cut = relus[: last + 1] + code
+    cols = torch.cat([torch.full((s.units,), s.name in names) for s in cut])  # (U,)
+    return cut, cols
 
 
 def _check_affine(net, sites, x0, v, z, dz) -> None:

@@ -8,18 +8,26 @@ value and slope, hence all its zero crossings inside the interval at once. The i
 Forward passes: one per site per batch of intervals, instead of one per boundary as in the walk of
 :func:`nacscope.analysis.segments.count_regions_exact` (the same counts and crossings, see the tests).
 
+With a site selection, the intervals are cut by every ReLU site up to the last chosen one and
+neighbours with the same pattern of the chosen sites are merged (one more pass at the midpoints).
+
 Tolerance: crossings closer than ``tol`` (in ``t``) to an interval's end or to each other are one.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from nacscope.analysis.segments import SegmentRegions, preactivations_and_slopes, prepare_network
+from nacscope.analysis.segments import (
+    SegmentRegions,
+    cut_sites,
+    preactivations_and_slopes,
+    prepare_network,
+)
 from nacscope.codes.capture import Site
 from nacscope.errors import OptionError
 from nacscope.progress import Progress, report
@@ -64,7 +72,8 @@ def count_regions_batched(
     """
     if x0.shape != x1.shape:
         raise OptionError(f"segment ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
-    net, sites = prepare_network(model, x0[:1], sites, layers)
+    net, chosen = prepare_network(model, x0[:1], sites, layers)
+    sites, cols = cut_sites(net, chosen)  # cut by every site up to the last chosen one
     x0, x1 = x0.double(), x1.double()
     v = x1 - x0  # (P, ...)
     p = len(x0)
@@ -96,6 +105,17 @@ def count_regions_batched(
         hi = np.concatenate([q[2] for q in parts])
         order = np.lexsort((lo, seg))
         seg, lo, hi = seg[order], lo[order], hi[order]
-    regions = np.bincount(seg, minlength=p).astype(np.int64)
-    crossings = [lo[(seg == i) & (lo > 0)] for i in range(p)]
+    if bool(cols.all()):
+        boundary = lo > 0
+    else:  # adjacent pieces with the same pattern of the chosen sites are one region
+        on = []
+        for a in range(0, len(seg), batch):
+            idx, m = torch.from_numpy(seg[a : a + batch]), torch.from_numpy((lo[a : a + batch] + hi[a : a + batch]) / 2)
+            z, _ = preactivations_and_slopes(net, sites, x0[idx] + m.view(shape) * v[idx], v[idx])  # (B, U)
+            on.append((z[:, cols] > 0).numpy())
+        on_ = np.concatenate(on)
+        boundary = np.zeros(len(seg), bool)
+        boundary[1:] = (seg[1:] == seg[:-1]) & (on_[1:] != on_[:-1]).any(1)
+    regions = 1 + np.bincount(seg[boundary], minlength=p).astype(np.int64)
+    crossings = [lo[(seg == i) & boundary] for i in range(p)]
     return SegmentRegions(regions, crossings, steps)

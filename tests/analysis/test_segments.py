@@ -153,8 +153,8 @@ def test_progress_follows_the_walk_and_changes_nothing(every):
     x0, x1 = torch.tensor([[-3.0], [2.0]]), torch.tensor([[3.0], [-0.5]])
     net = _wide_1d()
     calls = []
-    ref = count_regions_exact(net, x0, x1)
-    res = count_regions_exact(net, x0, x1, progress=lambda d, t, m: calls.append((d, t, m)), progress_every=every)
+    ref = count_regions_exact(net, x0, x1, method="walk")
+    res = count_regions_exact(net, x0, x1, progress=lambda d, t, m: calls.append((d, t, m)), progress_every=every, method="walk")
     np.testing.assert_array_equal(res.regions, ref.regions)
     np.testing.assert_array_equal(res.steps, ref.steps)
     done = [d for d, _, _ in calls]
@@ -173,7 +173,7 @@ def test_a_raising_progress_callback_cancels_the_walk(monkeypatch):
 
     x0, x1 = torch.tensor([[-3.0]]), torch.tensor([[3.0]])
     net = _wide_1d()
-    full = count_regions_exact(net, x0, x1)
+    full = count_regions_exact(net, x0, x1, method="walk")
     assert full.steps[0] > 40, "too short a walk to see it stop early"
     passes = []
     real = seg._jvp
@@ -186,7 +186,7 @@ def test_a_raising_progress_callback_cancels_the_walk(monkeypatch):
             raise Stop()
 
     with pytest.raises(Stop):
-        count_regions_exact(net, x0, x1, progress=progress, progress_every=10)
+        count_regions_exact(net, x0, x1, progress=progress, progress_every=10, method="walk")
     assert len(passes) == 2 + 20  # first point and the affinity check, then 20 steps: nothing after the raise
     assert 0 < seen[-1] < 1000
 
