@@ -254,6 +254,13 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
 
         model = convert_sync_batchnorm(model, device)
     optimizer = make_optimizer(model, cfg, device)
+    moco = None
+    if cfg.objective == "nac-moco":
+        if world > 1:
+            raise OptionError("--objective nac-moco runs in one process for now (its queue is not shared across ranks)")
+        from nacscope.training.moco_step import MocoState
+
+        moco = MocoState(model, cfg.moco_queue, cfg.bits, device)
 
     g_shuffle = torch.Generator().manual_seed(cfg.seed)
     g_aug = torch.Generator(device=device).manual_seed(cfg.seed * 1000003 + dist_info.rank)
@@ -269,12 +276,14 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
         if len(aug_states) == world:
             g_aug.set_state(aug_states[dist_info.rank].to(g_aug.get_state().device))
         torch.set_rng_state(rng["torch"])
+        if moco is not None:
+            moco.load_state_dict(ckpt_state["extra"]["moco"])
 
     ddp_model = model
     if world > 1:
         # SimCLR leaves the prediction head out of the loss: DDP must know, or it never reduces that bucket
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None,
-                                                              find_unused_parameters=cfg.objective != "nac")
+                                                              find_unused_parameters=cfg.objective == "simclr")
     step_model = torch.compile(ddp_model) if cfg.compile else ddp_model
     images = train_data.images.to(device)  # uint8 (N, C, H, W), resident
 
@@ -294,7 +303,8 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                 save_checkpoint(run_dir / name, model, model_cfg=mcfg, config=cfg.to_dict(), optimizer=optimizer,
                                 scheduler={"kind": "warmup-cosine", "step": step, "batch_in_epoch": batch_in_epoch,
                                            "steps_per_epoch": steps_per_epoch},
-                                rng=rng, epoch=epoch, step=step, data=data_meta)
+                                rng=rng, epoch=epoch, step=step, data=data_meta,
+                                extra={"moco": moco.state_dict()} if moco is not None else None)
         dist_info.barrier()
 
     if ckpt_state is None:
@@ -329,7 +339,7 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                 if channels_last:
                     views = views.contiguous(memory_format=torch.channels_last)
                 loss = train_step(step_model, optimizer, views[:local_b], views[local_b:], cfg, gather=world > 1,
-                                  generator=g_aug, bf16=bf16)
+                                  generator=g_aug, bf16=bf16, moco=moco)
                 step += 1
                 loss_acc += loss.detach()
                 at_log = step % cfg.log_every == 0 or b == steps_per_epoch - 1
