@@ -118,7 +118,7 @@ def validate(cfg: TrainConfig) -> None:
     checks = [
         (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
         (cfg.objective in OBJECTIVES, f"--objective must be one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}"),
-        (cfg.moco_queue >= 2 * cfg.batch_size, f"--moco-queue must be >= 2 x --batch-size ({2 * cfg.batch_size}), got {cfg.moco_queue}"),
+        (cfg.objective != "nac-moco" or cfg.moco_queue >= 2 * cfg.batch_size, f"--moco-queue must be >= 2 x --batch-size ({2 * cfg.batch_size}), got {cfg.moco_queue}"),
         (0.0 <= cfg.moco_momentum <= 1.0, f"--moco-momentum must be in [0, 1], got {cfg.moco_momentum}"),
         (cfg.moco_l2 >= 0 and math.isfinite(cfg.moco_l2), f"--moco-l2 must be >= 0, got {cfg.moco_l2}"),
         (cfg.moco_kappa in MOCO_KAPPA, f"--moco-kappa must be one of {', '.join(MOCO_KAPPA)}, got {cfg.moco_kappa!r}"),
