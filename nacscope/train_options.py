@@ -42,4 +42,4 @@ PRESETS: dict[str, dict[str, Any]] = {
 GUESSED_PRESETS = ("paper-imagenet",)
 #: Fields that ``--resume`` may take from the command line; all others come from the run's own config.
 RESUME_OVERRIDABLE = ("epochs", "stop_after_epochs", "eval_every", "ckpt_every", "log_every", "device", "compile",
-                      "threads", "root", "download")
+                      "threads", "root", "download", "workers")

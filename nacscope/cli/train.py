@@ -84,6 +84,8 @@ def train_cmd(
     bits: Annotated[Optional[int], typer.Option(help="Code length D. [default: 32]")] = None,
     p: Annotated[Optional[float], typer.Option("--p", help="NAC channel flip probability, in (0, 0.5). [default: 0.1]")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="SimCLR temperature. [default: 0.5]")] = None,
+    crop: Annotated[Optional[int], typer.Option("--crop", help="Streaming sets (folder:PATH, imagenet): RandomResizedCrop size. [default: 224]")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Streaming sets: DataLoader workers decoding images. [default: 4]")] = None,
     moco_queue: Annotated[Optional[int], typer.Option("--moco-queue", help="nac-moco: K relaxed codes queued as negatives. [default: 4096]")] = None,
     moco_momentum: Annotated[Optional[float], typer.Option("--moco-momentum", help="nac-moco: key-encoder momentum m. [default: 0.99]")] = None,
     moco_l2: Annotated[Optional[float], typer.Option("--moco-l2", help="nac-moco: λ of the penalty λ‖z‖² on relaxed codes. [default: 0]")] = None,
@@ -131,7 +133,7 @@ def train_cmd(
         head_dim=head_dim, seed=seed, root=root, download=download, device=device, bf16=bf16, channels_last=channels_last,
         threads=threads, compile=compile, eval_every=eval_every, ckpt_every=ckpt_every, log_every=log_every,
         stop_after_epochs=stop_after, moco_queue=moco_queue, moco_momentum=moco_momentum, moco_l2=moco_l2,
-        moco_kappa=moco_kappa,
+        moco_kappa=moco_kappa, crop=crop, workers=workers,
     )
     cfg, run_dir, explicit = plan_run(out, resume, force, preset, options)
     main = int(os.environ.get("RANK", "0")) == 0

@@ -100,11 +100,14 @@ def open_index(name: str, split: str, root: str | Path | None = None) -> FolderI
 class StreamingImages(torch.utils.data.Dataset):
     """Item ``i`` is ``(transform(image_i), label_i)``; the image is opened and decoded in the worker that asks.
 
-    ``transform`` takes a PIL RGB image and returns a tensor; it runs in the worker process.
+    ``transform`` takes a PIL RGB image and returns a tensor; it runs in the worker process. With ``seed``
+    set, the transform of item ``i`` in epoch ``epoch`` runs under torch's RNG seeded from (seed, epoch, i)
+    (the caller's RNG is left untouched): the augmentations do not depend on the number of workers or on
+    where an epoch was resumed.
     """
 
-    def __init__(self, index: FolderIndex, transform: Callable):
-        self.index, self.transform = index, transform
+    def __init__(self, index: FolderIndex, transform: Callable, seed: int | None = None):
+        self.index, self.transform, self.seed, self.epoch = index, transform, seed, 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -118,7 +121,11 @@ class StreamingImages(torch.utils.data.Dataset):
                 img = im.convert("RGB")
         except OSError as exc:
             raise DataError(f"cannot decode {path}: {exc}") from None
-        return self.transform(img), int(self.index.labels[i])
+        if self.seed is None:
+            return self.transform(img), int(self.index.labels[i])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(((self.seed * 1_000_003 + self.epoch) * 10_000_019 + int(i)) % (2**63))
+            return self.transform(img), int(self.index.labels[i])
 
 
 class ShardSampler(torch.utils.data.Sampler):
@@ -190,13 +197,16 @@ def eval_transform(size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> Cal
 
 def stream_loader(index: FolderIndex, transform: Callable, batch_size: int, *, rank: int = 0, world: int = 1,
                   seed: int = 0, workers: int = 4, shuffle: bool = True, drop_last: bool = True):
-    """A DataLoader over ``index`` sharded for ``rank``/``world``; call ``loader.sampler.set_epoch(e)`` each epoch.
+    """A DataLoader over ``index`` sharded for ``rank``/``world``; call :func:`set_epoch` before each epoch.
 
-    Workers are not persistent: each epoch's iterator draws the workers' base seed from a generator seeded
-    with ``seed`` and ``rank``, so the augmentations of a run repeat with its seed.
+    Augmentations are seeded per (seed, epoch, sample) (see :class:`StreamingImages`): a run repeats with its seed.
     """
     sampler = ShardSampler(len(index), rank, world, seed=seed, shuffle=shuffle)
-    g = torch.Generator().manual_seed(seed * 1000003 + rank)
-    return torch.utils.data.DataLoader(StreamingImages(index, transform), batch_size=batch_size, sampler=sampler,
-                                       num_workers=workers, drop_last=drop_last, generator=g,
-                                       pin_memory=torch.cuda.is_available())
+    return torch.utils.data.DataLoader(StreamingImages(index, transform, seed), batch_size=batch_size, sampler=sampler,
+                                       num_workers=workers, drop_last=drop_last, pin_memory=torch.cuda.is_available())
+
+
+def set_epoch(loader, epoch: int, start: int = 0) -> None:
+    """Point a :func:`stream_loader` at ``epoch`` (its shard order and augmentation seeds), from position ``start``."""
+    loader.sampler.set_epoch(epoch, start)
+    loader.dataset.epoch = epoch

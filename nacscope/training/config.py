@@ -64,6 +64,8 @@ class TrainConfig:
     moco_momentum: float = 0.99
     moco_l2: float = 0.0
     moco_kappa: str = "divide"
+    crop: int = 224
+    workers: int = 4
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -121,6 +123,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.objective != "nac-moco" or cfg.moco_queue >= 2 * cfg.batch_size, f"--moco-queue must be >= 2 x --batch-size ({2 * cfg.batch_size}), got {cfg.moco_queue}"),
         (0.0 <= cfg.moco_momentum <= 1.0, f"--moco-momentum must be in [0, 1], got {cfg.moco_momentum}"),
         (cfg.moco_l2 >= 0 and math.isfinite(cfg.moco_l2), f"--moco-l2 must be >= 0, got {cfg.moco_l2}"),
+        (cfg.crop >= 8 and cfg.workers >= 0, f"--crop must be >= 8 and --workers >= 0, got {cfg.crop}, {cfg.workers}"),
         (cfg.moco_kappa in MOCO_KAPPA, f"--moco-kappa must be one of {', '.join(MOCO_KAPPA)}, got {cfg.moco_kappa!r}"),
         (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
         (cfg.forward in FORWARDS, f"--forward must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),

@@ -23,7 +23,10 @@ import copy
 import torch
 
 from nacscope.moco import CodeQueue, moco_nac_loss, momentum_update
-from nacscope.training.step import _fp32
+
+
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

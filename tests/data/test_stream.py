@@ -115,3 +115,21 @@ def test_two_view_recipe_gives_two_different_normalised_crops():
     views = imagenet_two_views(32)(img)
     assert views.shape == (2, 3, 32, 32) and views.dtype == torch.float32
     assert not torch.equal(views[0], views[1])
+
+
+@pytest.mark.slow
+def test_training_streams_a_folder_and_resumes_bit_exactly_with_other_worker_counts(tmp_path):
+    from nacscope.training import TrainConfig, train
+
+    _fabricate(tmp_path / "imgs", {"a": 20, "b": 20, "c": 14})
+    base = dict(dataset=f"folder:{tmp_path / 'imgs'}", arch="convnet", bits=8, epochs=2, batch_size=16, crop=16,
+                log_every=1, device="cpu", seed=2)
+    straight = train(TrainConfig(**base, workers=2), tmp_path / "a", progress=False)
+    assert straight.steps == 2 * (54 // 16) and straight.eval == {}
+    train(TrainConfig(**base, workers=0, stop_after_epochs=1), tmp_path / "b", progress=False)
+    train(TrainConfig(**base, workers=1), tmp_path / "b", resume=True, explicit={"workers"}, progress=False)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 6 and a["data"]["mean"] == [0.485, 0.456, 0.406]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
