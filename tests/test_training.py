@@ -137,9 +137,9 @@ def test_presets_reproduce_the_paper_table():
     assert (lin.forward, lin.bf16) == ("per-view", False)  # the authors' step: two forwards, fp32
     hsh = apply_preset("paper-cifar10-hash", {"bits": 16, "epochs": None})
     assert (hsh.arch, hsh.bits, hsh.p, hsh.warmup_epochs, hsh.epochs) == ("vgg16_bn", 16, 0.4, 100, 2000)
-    assert set(PRESETS) == {"paper-cifar10-linear", "paper-cifar10-hash"}
+    assert set(PRESETS) == {"paper-cifar10-linear", "paper-cifar10-hash", "paper-imagenet"}
     with pytest.raises(OptionError, match="preset"):
-        apply_preset("paper-imagenet", {})
+        apply_preset("paper-jft300m", {})
 
 
 def test_lars_is_timms():

@@ -84,6 +84,12 @@ def train_cmd(
     bits: Annotated[Optional[int], typer.Option(help="Code length D. [default: 32]")] = None,
     p: Annotated[Optional[float], typer.Option("--p", help="NAC channel flip probability, in (0, 0.5). [default: 0.1]")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="SimCLR temperature. [default: 0.5]")] = None,
+    crop: Annotated[Optional[int], typer.Option("--crop", help="Streaming sets (folder:PATH, imagenet): RandomResizedCrop size. [default: 224]")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Streaming sets: DataLoader workers decoding images. [default: 4]")] = None,
+    moco_queue: Annotated[Optional[int], typer.Option("--moco-queue", help="nac-moco: K relaxed codes queued as negatives. [default: 4096]")] = None,
+    moco_momentum: Annotated[Optional[float], typer.Option("--moco-momentum", help="nac-moco: key-encoder momentum m. [default: 0.99]")] = None,
+    moco_l2: Annotated[Optional[float], typer.Option("--moco-l2", help="nac-moco: λ of the penalty λ‖z‖² on relaxed codes. [default: 0]")] = None,
+    moco_kappa: Annotated[Optional[str], typer.Option("--moco-kappa", help="nac-moco: divide (the authors' MoCo code) or multiply the dot products by κ. [default: divide]")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Total epochs of the run. [default: 30]")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Global batch (images; two views each). [default: 128]")] = None,
     optimizer: Annotated[Optional[str], typer.Option("--optimizer", help=_one_of(OPTIMIZERS, "lars-paper: the authors' LARS (trust ratio and decay on every parameter; zero-norm parameters, e.g. zero-initialised biases, never move); lars: timm's, biases/norms excluded. [default: adamw; presets: lars-paper]"))] = None,
@@ -109,7 +115,7 @@ def train_cmd(
     ckpt_every: Annotated[Optional[int], typer.Option("--ckpt-every", help="Also keep epoch_NNNN.pt every N epochs. [default: 0]")] = None,
     log_every: Annotated[Optional[int], typer.Option("--log-every", help="Log (and sync) every N steps. [default: 10]")] = None,
     stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="Stop after N epochs of this call (continue later with --resume).")] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help=_one_of(tuple(PRESETS), "The paper's settings and the authors' step (per-view forwards, lars-paper, fp32); options given override it."))] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help=_one_of(tuple(PRESETS), "The paper's settings and the authors' step (per-view forwards, lars-paper, fp32); options given override it. paper-imagenet (nac-moco, ResNet-50, --root IMAGENET): optimiser, lr, epochs, batch, K, m and λ are GUESSES from MoCo v2, not stated by the paper."))] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this folder with its own saved settings.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Start over in a folder that already holds a run.")] = False,
     baseline: Annotated[bool, typer.Option("--baseline/--no-baseline", help="Also evaluate a random-init encoder for comparison.")] = True,
@@ -126,7 +132,8 @@ def train_cmd(
         warmup_epochs=warmup_epochs, exclude_bias_norm=exclude_bias_norm, augment=augment, hidden=_hidden(hidden),
         head_dim=head_dim, seed=seed, root=root, download=download, device=device, bf16=bf16, channels_last=channels_last,
         threads=threads, compile=compile, eval_every=eval_every, ckpt_every=ckpt_every, log_every=log_every,
-        stop_after_epochs=stop_after,
+        stop_after_epochs=stop_after, moco_queue=moco_queue, moco_momentum=moco_momentum, moco_l2=moco_l2,
+        moco_kappa=moco_kappa, crop=crop, workers=workers,
     )
     cfg, run_dir, explicit = plan_run(out, resume, force, preset, options)
     main = int(os.environ.get("RANK", "0")) == 0

@@ -66,6 +66,7 @@ def save_checkpoint(
     epoch: int = 0,
     step: int = 0,
     data: dict | None = None,
+    extra: dict | None = None,
 ) -> None:
     """Write a nacscope checkpoint atomically.
 
@@ -79,6 +80,8 @@ def save_checkpoint(
         rng: random-generator states (tensors).
         epoch: number of completed epochs.  step: number of completed optimiser steps.
         data: dataset provenance: ``name``, ``mean``, ``std``.
+        extra: objective-specific training state as plain tensors/dicts (``nac-moco``: key encoder, queue,
+            queue pointer), saved under ``"extra"``.
     """
     state = {
         "format": FORMAT,
@@ -92,6 +95,7 @@ def save_checkpoint(
         "epoch": int(epoch),
         "step": int(step),
         "data": data or {},
+        "extra": extra or {},
     }
     atomic_torch_save(state, path)
 

@@ -12,7 +12,7 @@ import torch
 
 from nacscope.errors import NacscopeError, OptionError
 from nacscope.train_options import (
-    FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
+    FORWARDS, MOCO_KAPPA, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
 )
 
 
@@ -60,6 +60,12 @@ class TrainConfig:
     stop_after_epochs: int | None = None
     threads: int | None = None
     preset: str | None = None
+    moco_queue: int = 4096
+    moco_momentum: float = 0.99
+    moco_l2: float = 0.0
+    moco_kappa: str = "divide"
+    crop: int = 224
+    workers: int = 4
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -113,7 +119,12 @@ def validate(cfg: TrainConfig) -> None:
 
     checks = [
         (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
-        (cfg.objective in OBJECTIVES, f"--objective must be nac or simclr, got {cfg.objective!r}"),
+        (cfg.objective in OBJECTIVES, f"--objective must be one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}"),
+        (cfg.objective != "nac-moco" or cfg.moco_queue >= 2 * cfg.batch_size, f"--moco-queue must be >= 2 x --batch-size ({2 * cfg.batch_size}), got {cfg.moco_queue}"),
+        (0.0 <= cfg.moco_momentum <= 1.0, f"--moco-momentum must be in [0, 1], got {cfg.moco_momentum}"),
+        (cfg.moco_l2 >= 0 and math.isfinite(cfg.moco_l2), f"--moco-l2 must be >= 0, got {cfg.moco_l2}"),
+        (cfg.crop >= 8 and cfg.workers >= 0, f"--crop must be >= 8 and --workers >= 0, got {cfg.crop}, {cfg.workers}"),
+        (cfg.moco_kappa in MOCO_KAPPA, f"--moco-kappa must be one of {', '.join(MOCO_KAPPA)}, got {cfg.moco_kappa!r}"),
         (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
         (cfg.forward in FORWARDS, f"--forward must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
         (cfg.momentum >= 0 and math.isfinite(cfg.momentum), f"--momentum must be >= 0, got {cfg.momentum}"),

@@ -210,6 +210,7 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
            on_log: Callable[[dict], None] | None, console) -> TrainResult:
     from nacscope.data import Augment, load_dataset
     from nacscope.data.augment import RECIPES
+    from nacscope.training.batches import ResidentViews, StreamViews, is_streaming
     from nacscope.nets import build_model, model_config, save_checkpoint
     device = pick_device(cfg.device, dist_info)
     on_cuda = device.type == "cuda"
@@ -219,12 +220,15 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     if cfg.download and dist_info.main:
         load_dataset(cfg.dataset, "train", root=cfg.root, download=True)
     dist_info.barrier()  # the other ranks read what rank 0 downloaded
-    train_data = load_dataset(cfg.dataset, "train", root=cfg.root)
-    try:
-        test_data = load_dataset(cfg.dataset, "test", root=cfg.root)
-    except NacscopeError:
-        test_data = None
-    n, world = len(train_data), dist_info.world
+    world, test_data = dist_info.world, None
+    if is_streaming(cfg.dataset):  # file list only; images decoded in DataLoader workers
+        source = StreamViews(cfg, dist_info.rank, world, device)
+        train_data = source.meta
+    else:
+        train_data = load_dataset(cfg.dataset, "train", root=cfg.root)
+        with contextlib.suppress(NacscopeError):
+            test_data = load_dataset(cfg.dataset, "test", root=cfg.root)
+    n = train_data.n if is_streaming(cfg.dataset) else len(train_data)
     if cfg.batch_size % world:
         raise OptionError(f"--batch-size {cfg.batch_size} must be divisible by the number of processes ({world})")
     if cfg.batch_size > n:
@@ -254,6 +258,13 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
 
         model = convert_sync_batchnorm(model, device)
     optimizer = make_optimizer(model, cfg, device)
+    moco = None
+    if cfg.objective == "nac-moco":
+        if world > 1:
+            raise OptionError("--objective nac-moco runs in one process for now (its queue is not shared across ranks)")
+        from nacscope.training.moco_step import MocoState
+
+        moco = MocoState(model, cfg.moco_queue, cfg.bits, device)
 
     g_shuffle = torch.Generator().manual_seed(cfg.seed)
     g_aug = torch.Generator(device=device).manual_seed(cfg.seed * 1000003 + dist_info.rank)
@@ -269,14 +280,17 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
         if len(aug_states) == world:
             g_aug.set_state(aug_states[dist_info.rank].to(g_aug.get_state().device))
         torch.set_rng_state(rng["torch"])
+        if moco is not None:
+            moco.load_state_dict(ckpt_state["extra"]["moco"])
 
     ddp_model = model
     if world > 1:
         # SimCLR leaves the prediction head out of the loss: DDP must know, or it never reduces that bucket
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None,
-                                                              find_unused_parameters=cfg.objective != "nac")
+                                                              find_unused_parameters=cfg.objective == "simclr")
     step_model = torch.compile(ddp_model) if cfg.compile else ddp_model
-    images = train_data.images.to(device)  # uint8 (N, C, H, W), resident
+    if not is_streaming(cfg.dataset):
+        source = ResidentViews(train_data.images, augment, device)  # uint8 (N, C, H, W), resident
 
     main = dist_info.main
     if main:
@@ -294,7 +308,8 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
                 save_checkpoint(run_dir / name, model, model_cfg=mcfg, config=cfg.to_dict(), optimizer=optimizer,
                                 scheduler={"kind": "warmup-cosine", "step": step, "batch_in_epoch": batch_in_epoch,
                                            "steps_per_epoch": steps_per_epoch},
-                                rng=rng, epoch=epoch, step=step, data=data_meta)
+                                rng=rng, epoch=epoch, step=step, data=data_meta,
+                                extra={"moco": moco.state_dict()} if moco is not None else None)
         dist_info.barrier()
 
     if ckpt_state is None:
@@ -320,16 +335,15 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
         while epoch < cfg.epochs and not interrupted:
             epoch_start_shuffle = g_shuffle.get_state()
             perm = torch.randperm(n, generator=g_shuffle).to(device)  # one copy per epoch, none per step
-            for b in range(start_batch, steps_per_epoch):
-                batch = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                local = batch[dist_info.rank * local_b : (dist_info.rank + 1) * local_b]
+            batches = source.epoch(epoch, perm, start_batch, steps_per_epoch, cfg.batch_size, dist_info.rank,
+                                   local_b, g_aug)
+            for b, views in zip(range(start_batch, steps_per_epoch), batches):  # views (2b, C, H, W)
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step, cfg, steps_per_epoch)
-                views = augment(torch.cat([images[local], images[local]]), g_aug)  # (2b, C, H, W)
                 if channels_last:
                     views = views.contiguous(memory_format=torch.channels_last)
                 loss = train_step(step_model, optimizer, views[:local_b], views[local_b:], cfg, gather=world > 1,
-                                  generator=g_aug, bf16=bf16)
+                                  generator=g_aug, bf16=bf16, moco=moco)
                 step += 1
                 loss_acc += loss.detach()
                 at_log = step % cfg.log_every == 0 or b == steps_per_epoch - 1

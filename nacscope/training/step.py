@@ -40,12 +40,18 @@ def forward_views(model: torch.nn.Module, x_1: torch.Tensor, x_2: torch.Tensor, 
 
 
 def train_step(model, optimizer, x_1: torch.Tensor, x_2: torch.Tensor, cfg: TrainConfig, *, gather: bool = False,
-               generator: torch.Generator | None = None, bf16: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, bf16: bool = False, moco=None) -> torch.Tensor:
     """One optimiser step on a batch of view pairs (B, C, H, W) each; returns the detached loss.
 
-    The caller sets the learning rate. The NAC flips are drawn from ``generator``.
+    The caller sets the learning rate. The NAC flips are drawn from ``generator``. ``nac-moco`` needs
+    ``moco`` (a :class:`nacscope.training.moco_step.MocoState`) and always forwards the views one at a time.
     """
     from nacscope.objectives import nac_loss, simclr_loss
+
+    if cfg.objective == "nac-moco":
+        from nacscope.training.moco_step import moco_train_step
+
+        return moco_train_step(model, moco, optimizer, x_1, x_2, cfg, generator=generator, bf16=bf16)
 
     with torch.autocast(x_1.device.type, dtype=torch.bfloat16, enabled=bf16):
         a_1, a_2, logits_1, logits_2 = (_fp32(t) for t in forward_views(model, x_1, x_2, cfg.forward))

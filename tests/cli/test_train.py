@@ -52,7 +52,7 @@ def test_train_then_resume(tmp_path):
         (["--arch", "vit"], "--arch"),
         (["--objective", "byol"], "--objective"),
         (["--hidden", "a,b"], "--hidden"),
-        (["--preset", "paper-imagenet"], "preset"),
+        (["--preset", "paper-jft300m"], "preset"),
         (["--dataset", "nope"], "unknown dataset"),
         (["--batch-size", "5000"], "larger than the training set"),
         (["--arch", "vgg16_bn"], "cannot take 8x8"),
