@@ -30,7 +30,7 @@ def comparison_rows(analyses: dict[str, dict], settings: DemoSettings | None = N
         ("linear regions occupied (whole network: distinct patterns of all ReLUs + code)", network,
          "paper: NAC higher"),
         ("linear regions crossed along a segment between two test digits (mean of "
-         f"{settings.segment_pairs}, all ReLUs, {settings.segment_points:,}-point sampling: a lower bound)",
+         f"{settings.segment_pairs}, all ReLUs, exact)",
          lambda r: get(r, "segments", "mean"), "paper: NAC higher"),
         ("distinct codes (code layer)", lambda r: get(r, "layers", "code", "distinct_patterns"), "paper: NAC higher"),
         ("samples sharing their code with another sample", lambda r: get(r, "layers", "code", "samples_in_collisions"),

@@ -24,15 +24,14 @@ class DemoSettings:
     simclr: bool = True
     dataset: str = "digits"
     segment_pairs: int = 20  # segments between random pairs of test digits
-    segment_points: int = 2000  # points sampled along each segment
 
     def check(self) -> None:
         if self.epochs < 1:
             raise OptionError(f"--epochs must be >= 1, got {self.epochs}")
         if self.bits < 1:
             raise OptionError(f"--bits must be >= 1, got {self.bits}")
-        if self.segment_pairs < 1 or self.segment_points < 2:
-            raise OptionError("segments need at least 1 pair and 2 points")
+        if self.segment_pairs < 1:
+            raise OptionError(f"--segment-pairs must be >= 1, got {self.segment_pairs}")
 
     @property
     def models(self) -> tuple[str, ...]:
