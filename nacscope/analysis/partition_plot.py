@@ -61,3 +61,27 @@ def plot_partitions(results: Sequence[tuple[str, Any]], path: str | Path, *,
         draw_partition(ax, res, anchor_labels, title=title)
     fig.tight_layout()
     return save_png(fig, path, dpi=150)
+
+
+def edge_raster(res: Any, width: int, height: int) -> np.ndarray:
+    """(height, width) bool: the edges of a :class:`PlanePartition`'s polygons on a character-cell grid.
+
+    Row 0 is the top (largest v). Each edge is sampled at more points than it crosses cells, so
+    every cell an edge passes through is set; a terminal drawing (half blocks, braille) shows it.
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"raster size must be positive, got {width}x{height}")
+    r = res.region
+    lo, hi = r.min(0), r.max(0)  # (2,)
+    span = np.maximum(hi - lo, 1e-300)
+    out = np.zeros((height, width), bool)
+    for poly in res.polygons:
+        a, b = poly, np.roll(poly, -1, 0)  # (n, 2) edge ends
+        cells = np.abs((b - a) / span * (width, height)).max(1)  # cells each edge crosses
+        k = int(np.ceil(cells.max())) * 2 + 2
+        t = np.linspace(0.0, 1.0, k)[None, :, None]  # (1, k, 1)
+        pts = (a[:, None] + t * (b - a)[:, None] - lo) / span  # (n, k, 2) in [0, 1]
+        j = np.clip((pts[..., 0] * width).astype(int), 0, width - 1)
+        i = np.clip(((1.0 - pts[..., 1]) * height).astype(int), 0, height - 1)
+        out[i.ravel(), j.ravel()] = True
+    return out

@@ -181,22 +181,35 @@ def check_plane_rows(rows: Sequence[int], n: int) -> list[int]:
     return rows
 
 
-def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, resolution: int = 100) -> tuple[str, int]:
-    """Partition of the input plane through three samples of the file (``nacscope.analysis.plane``).
+def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, method: str = "exact", resolution: int = 100,
+              progress: Progress | None = None) -> tuple[str, int]:
+    """Partition of the input plane through three samples of the file, drawn into ``path``.
 
-    The network and the inputs are rebuilt from the file's provenance (checkpoint or seeded random
-    init, dataset and split), as the TUI does; raises CheckpointError / DataError when they are not
-    available here.
+    ``method="exact"`` (default) cuts the plane into the convex polygons of
+    :func:`nacscope.analysis.partition.exact_plane_partition` (edges drawn, faces coloured by pattern
+    hash, anchors marked); ``"grid"`` samples ``resolution`` x ``resolution`` points (a lower bound,
+    labelled so). The network and the inputs are rebuilt from the file's provenance (checkpoint or
+    seeded random init, dataset and split), as the TUI does; raises CheckpointError / DataError when
+    they are not available here.
 
     Returns:
-        (file name, number of regions on the grid).
+        (file name, number of regions: exact faces, or distinct grid patterns).
     """
-    from nacscope.analysis.plane import plane_regions, plot_planes
+    from nacscope.analysis.partition_plot import plot_partitions
     from nacscope.codes.sources import rebuild
 
     attrs = cs.attrs
     model, x = rebuild(cs, list(rows))  # verified: re-captures the file's bits of stored rows
-    res = plane_regions(model, x, resolution=resolution)
+    if method == "exact":
+        from nacscope.analysis.partition import exact_plane_partition
+
+        res = exact_plane_partition(model, x, progress=progress)
+        n = res.n_faces
+    else:
+        from nacscope.analysis.plane import plane_regions
+
+        res = plane_regions(model, x, resolution=resolution)
+        n = int(res.n_regions)
     labels = cs.labels()
     names = cs.class_names
     tags = []
@@ -206,9 +219,9 @@ def fig_plane(cs: "CodeSet", rows: Sequence[int], path: Path, *, resolution: int
             y = int(labels[r])
             tag += f" ({names[y] if names and 0 <= y < len(names) else y})"
         tags.append(tag)
-    plot_planes([(f"{Path(str(attrs.get('checkpoint') or cs.path.name)).name}: every ReLU site", res)], path,
-                anchor_labels=tags)
-    return path.name, int(res.n_regions)
+    plot_partitions([(f"{Path(str(attrs.get('checkpoint') or cs.path.name)).name}: every ReLU site", res)], path,
+                    anchor_labels=tags)
+    return path.name, n
 
 
 _LAYER_KEYS = ("n_bits", "distinct_patterns", "cumulative_distinct", "collision_groups", "samples_in_collisions",
@@ -251,6 +264,7 @@ def _markdown(result: dict, figures: list[str], umap_info: dict | None, plane_in
 def write_report(
     cs: "CodeSet", out_dir: str | os.PathLike, layers: Sequence[str] | None = None, *, umap_layer: str | None = None,
     umap: bool = True, plane: bool = True, plane_rows: Sequence[int] | None = None, plane_resolution: int = 100,
+    plane_method: str = "exact",
     force: bool = False, use_cache: bool = True, progress: Progress | None = None,
 ) -> list[Path]:
     """Write figures and ``summary.md`` for a code set into ``out_dir``; returns the files written.
@@ -274,6 +288,8 @@ def write_report(
         check_layers(cs, [umap_layer])
     if plane_resolution < 2:
         raise OptionError(f"--plane-resolution must be >= 2, got {plane_resolution}")
+    if plane_method not in ("exact", "grid"):
+        raise OptionError(f"--plane-method must be exact or grid, got {plane_method!r}")
     explicit_plane = plane_rows is not None
     if plane:
         plane_rows = check_plane_rows(plane_rows, cs.n_samples) if explicit_plane else (
@@ -309,14 +325,13 @@ def write_report(
             from nacscope.errors import NacscopeError
 
             try:
-                if progress is not None:
-                    progress(0, 1, "plane partition")
-                name, n_regions = fig_plane(cs, plane_rows, tmp / "plane.png", resolution=plane_resolution)
+                name, n_regions = fig_plane(cs, plane_rows, tmp / "plane.png", method=plane_method,
+                                            resolution=plane_resolution, progress=progress)
                 figures.append(name)
-                if progress is not None:
-                    progress(1, 1, "plane partition")
-                plane_info = (f"Plane through rows {', '.join(map(str, plane_rows))}: {n_regions} linear regions "
-                              f"on a {plane_resolution} x {plane_resolution} grid (every ReLU site).")
+                how = ("exact (convex polygons)" if plane_method == "exact" else
+                       f"a lower bound: distinct patterns on a {plane_resolution} x {plane_resolution} grid")
+                plane_info = (f"Plane through rows {', '.join(map(str, plane_rows))}: {n_regions} linear regions, "
+                              f"{how} (every ReLU site).")
             except NacscopeError as exc:
                 if explicit_plane:
                     raise

@@ -201,7 +201,8 @@ def report(
     umap_layer: Annotated[Optional[str], typer.Option("--umap-layer", help="Layer drawn in the UMAP figure (default: the last).")] = None,
     no_umap: Annotated[bool, typer.Option("--no-umap", help="Skip the UMAP figure.")] = False,
     plane_rows: Annotated[Optional[str], typer.Option("--plane-rows", help="Three sample rows 'A,B,C' spanning the input plane (default: the first samples of three classes).")] = None,
-    plane_resolution: Annotated[int, typer.Option("--plane-resolution", help="Grid points per side of the plane.")] = 100,
+    plane_method: Annotated[str, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).")] = "exact",
+    plane_resolution: Annotated[int, typer.Option("--plane-resolution", help="Grid points per side of the plane (--plane-method grid).")] = 100,
     no_plane: Annotated[bool, typer.Option("--no-plane", help="Skip the plane partition (it runs the network).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute and do not store results in the file.")] = False,
@@ -220,6 +221,6 @@ def report(
         raise OptionError(f"--plane-resolution must be >= 2, got {plane_resolution}")
     with CodeSet(file) as cs, _progress() as progress:
         written = write_report(cs, out, layer, umap_layer=umap_layer, umap=not no_umap, plane=not no_plane,
-                               plane_rows=rows, plane_resolution=plane_resolution, force=force,
+                               plane_rows=rows, plane_resolution=plane_resolution, plane_method=plane_method, force=force,
                                use_cache=not no_cache, progress=progress)
     console.print(f"wrote {len(written)} files to {out}: " + ", ".join(p.name for p in written), highlight=False)

@@ -294,30 +294,32 @@ class Session:
 
     def plane(self, layer: str, a: int, b: int, c: int, progress: Progress | None = None,
               resolution: int = 96) -> dict[str, Any]:
-        """The partition of the input plane through samples a, b, c (``analysis.plane.plane_regions``),
-        with a picture: each region in the engine's colours, v upwards, the anchors white."""
+        """The exact partition of the input plane through samples a, b, c
+        (``analysis.partition.exact_plane_partition``, every ReLU site), with a picture of the polygon
+        edges rasterised into ``resolution`` x ``resolution`` cells: edges dark, faces light, v
+        upwards, the anchors red. ``progress`` goes to the partition (raising from it cancels)."""
         import warnings
 
-        from nacscope.analysis.plane import plane_regions, region_colors
+        from nacscope.analysis.partition import exact_plane_partition
+        from nacscope.analysis.partition_plot import edge_raster
 
         with warnings.catch_warnings():
             for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
                 warnings.simplefilter("ignore", category)
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
             if progress:
-                progress(0, resolution * resolution, "loading the network and the three inputs")
+                progress(0, 0, "loading the network and the three inputs")
             model, x = self._network_and_inputs([a, b, c])
-            res = plane_regions(model, x, resolution=resolution, progress=progress)
-        colours = (region_colors(res.n_regions) * 255).round().astype(np.uint8)  # (n, 3)
-        image = colours[res.region_ids[::-1]]  # (R, R, 3): row 0 = top = largest v
-        lo, hi = res.extent[0], res.extent[1]
-        step = (hi - lo) / (resolution - 1)
+            res = exact_plane_partition(model, x, progress=progress)
+        edges = edge_raster(res, resolution, resolution)  # (R, R), row 0 = top
+        image = np.where(edges[..., None], np.uint8(40), np.uint8(225)).repeat(3, 2)  # (R, R, 3)
+        lo, hi = res.region.min(0), res.region.max(0)
         for u, v in res.anchors_uv:
-            j, i = round((u - lo) / step), resolution - 1 - round((v - lo) / step)
-            if 0 <= i < resolution and 0 <= j < resolution:
-                image[i, j] = 255
-        return {"regions": int(res.n_regions), "grid": f"{resolution}x{resolution}",
-                "anchor_regions": [int(r) for r in res.anchor_regions], "image": image}
+            j = min(int((u - lo[0]) / (hi[0] - lo[0]) * resolution), resolution - 1)
+            i = min(int((1 - (v - lo[1]) / (hi[1] - lo[1])) * resolution), resolution - 1)
+            image[i, j] = (255, 0, 0)
+        return {"regions": res.n_faces, "method": "exact", "vertices": res.n_vertices, "edges": res.n_edges,
+                "anchor_regions": [int(r) for r in res.anchor_faces], "image": image}
 
 
 def _open(path: str | Path) -> CodeSet:

@@ -136,16 +136,18 @@ def test_report_plane_partition(tmp_path, codes):
     r = invoke("dump", "--random-init", "--arch", "mlp", "--bits", "16", "--dataset", "digits", "-o", dumped)
     assert r.exit_code == 0, r.output
     out = tmp_path / "rep"
-    r = invoke("report", dumped, "-o", out, "--no-umap", "--plane-rows", "0,1,2", "--plane-resolution", "12")
+    r = invoke("report", dumped, "-o", out, "--no-umap", "--plane-rows", "0,1,2")
     assert r.exit_code == 0, r.output
     assert (out / "plane.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "summary.md").read_text()
-    assert "Plane through rows 0, 1, 2:" in summary and "12 x 12 grid" in summary
-    # The count in the summary is the plane module's own count for the same anchors.
+    assert "Plane through rows 0, 1, 2:" in summary and "exact (convex polygons)" in summary
+    # The count in the summary is the exact partition's own face count for the same anchors,
+    # and at least the grid's count (a lower bound), which the grid method reports as such.
     import re
 
     import torch
 
+    from nacscope.analysis.partition import exact_plane_partition
     from nacscope.analysis.plane import plane_regions
     from nacscope.codes.format import CodeSet
     from nacscope.codes.sources import load_inputs, load_network
@@ -153,9 +155,17 @@ def test_report_plane_partition(tmp_path, codes):
     with CodeSet(dumped) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, [0, 1, 2])
         model = load_network(cs.attrs, cs.path, data)
-    with torch.no_grad():
-        n = plane_regions(model, x, resolution=12).n_regions
+    n = exact_plane_partition(model, x).n_faces
     assert int(re.search(r"(\d+) linear regions", summary).group(1)) == n
+    with torch.no_grad():
+        n_grid = plane_regions(model, x, resolution=12).n_regions
+    assert n_grid <= n
+    r = invoke("report", dumped, "-o", out, "--force", "--no-umap", "--plane-rows", "0,1,2", "--plane-method", "grid",
+               "--plane-resolution", "12")
+    assert r.exit_code == 0, r.output
+    summary = (out / "summary.md").read_text()
+    assert "lower bound" in summary and "12 x 12 grid" in summary
+    assert int(re.search(r"(\d+) linear regions", summary).group(1)) == n_grid
     # Bad plane options are refused before any work; a file without provenance skips the figure by default.
     assert_one_line_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "0,1"), "three different")
     assert_one_line_error(invoke("report", dumped, "-o", tmp_path / "x", "--plane-rows", "0,1,99999"), "out of range")

@@ -107,7 +107,7 @@ def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
 
 
 def test_plane_partition_from_the_regions_screen(dumps):
-    from nacscope.analysis.plane import plane_regions
+    from nacscope.analysis.partition import exact_plane_partition
     from nacscope.codes.sources import load_inputs, load_network
     from nacscope.tui.widgets import ImageView
 
@@ -119,7 +119,7 @@ def test_plane_partition_from_the_regions_screen(dumps):
             await wait_for(pilot, lambda: app.summary is not None, timeout=60)
             await pilot.press("2", "slash", *"3 7 11", "enter")
             scr = app.screen
-            await wait_for(pilot, lambda: scr.plane_result is not None, timeout=120)
+            await wait_for(pilot, lambda: scr.plane_result is not None, timeout=600)  # exact: ~1e5 faces
             await pilot.pause()
             return scr.plane_result, scr.query_one("#rg-plane", ImageView).image
 
@@ -127,16 +127,16 @@ def test_plane_partition_from_the_regions_screen(dumps):
     assert rows == [3, 7, 11]
     with CodeSet(path) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, rows)
-        ref = plane_regions(load_network(cs.attrs, path, data), x, resolution=96)
-    assert result["regions"] == ref.n_regions
-    assert result["anchor_regions"] == ref.anchor_regions.tolist()
-    # The picture: one colour per region (rows flipped so that v grows upwards), anchors white.
+        ref = exact_plane_partition(load_network(cs.attrs, path, data), x)
+    assert result["regions"] == ref.n_faces and result["method"] == "exact"
+    assert result["anchor_regions"] == ref.anchor_faces.tolist()
+    # The picture: the region's boundary is an edge (dark frame), the anchors red, inside both shades.
     img = result["image"]
     assert img.shape == (96, 96, 3) and shown is not None
-    flipped = ref.region_ids[::-1]
-    for rid in np.unique(flipped)[:20]:
-        colours = {tuple(c) for c in img[flipped == rid] if tuple(c) != (255, 255, 255)}
-        assert len(colours) <= 1
+    assert (img[0, :, 1] == 40).all() and (img[-1, :, 1] == 40).all() and (img[:, 0, 1] == 40).all()
+    assert ((img == (255, 0, 0)).all(2)).sum() == 3
+    inner = img[1:-1, 1:-1, 1]
+    assert (inner == 40).any() and (inner == 225).any()
 
 
 def test_cancelling_a_segment_walk_stops_it_part_way(dumps, monkeypatch):
