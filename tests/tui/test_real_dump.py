@@ -106,6 +106,7 @@ def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
     assert 1 <= result["regions_dense_1000"] <= result["regions_exact"]
 
 
+@pytest.mark.slow  # the exact partition of a trained MLP's plane: ~1e5 faces, minutes on 2 cores
 def test_plane_partition_from_the_regions_screen(dumps):
     from nacscope.analysis.partition import exact_plane_partition
     from nacscope.codes.sources import load_inputs, load_network
