@@ -42,7 +42,7 @@ class CompareScreen(Screen):
         self.title = "nacscope inspect \u00b7 compare"
         self.sub_title = " vs ".join(self.cmp.names)
         table = self.query_one("#cmp-table", DataTable)
-        table.border_title = "Code layers side by side (\u0394 = last - first)"
+        table.border_title = "Each file's code layer over all its rows (\u0394 = last - first)"
         table.add_column("metric", key="metric")
         for f, (name, layer) in enumerate(zip(self.cmp.names, self.cmp.layers)):
             table.add_column(f"{name} ({layer})", key=f"f{f}")
