@@ -15,7 +15,9 @@ from nacscope.cli.app import app
 @app.command("inspect")
 @one_line_errors
 def inspect_cmd(
-    file: Annotated[Path, typer.Argument(help="A code set (.h5); a file still being written by dump is followed.")],
+    files: Annotated[list[Path], typer.Argument(
+        help="A code set (.h5; a file still being written by dump is followed), or 2-3 code sets of the same "
+             "samples to compare side by side.")],
     layer: Annotated[Optional[str], typer.Option("--layer", "-l", help="Layer to show first (default: the code layer).")] = None,
     no_tui: Annotated[bool, typer.Option("--no-tui", help="Print a summary instead of opening the TUI.")] = False,
     plain_images: Annotated[bool, typer.Option("--plain-images", help="Draw images with shade characters, no colour.")] = False,
@@ -28,7 +30,10 @@ def inspect_cmd(
     from nacscope.errors import OptionError
     from nacscope.tui.session import Session
 
-    session = Session(file)
+    if len(files) > 1:
+        _compare(files, no_tui or not sys.stdout.isatty(), analyze)
+        return
+    session = Session(files[0])
     try:
         if layer is not None and layer not in session.layer_names:
             raise OptionError(f"no layer {layer!r} in {session.path.name}; available: {', '.join(session.layer_names)}")
@@ -40,6 +45,26 @@ def inspect_cmd(
         InspectApp(session, layer, plain_images=plain_images, analyze_on_open=analyze).run()
     finally:
         session.close()
+
+
+def _compare(files: list[Path], no_tui: bool, analyze: bool) -> None:
+    from nacscope.errors import OptionError
+    from nacscope.tui.compare import Comparison, compare_renderable, run_compare
+
+    if len(files) > 3:
+        raise OptionError(f"inspect compares at most 3 files, got {len(files)}")
+    if not no_tui:
+        run_compare(files)
+        return
+    cmp = Comparison(files)
+    try:
+        if analyze:
+            cmp.analyze()
+        from rich.console import Console
+
+        (console if console.is_terminal else Console(width=120)).print(compare_renderable(cmp))
+    finally:
+        cmp.close()
 
 
 def _print_summary(session, analyze: bool) -> None:

@@ -116,3 +116,27 @@ def test_help(snap_file, snap_compare, size):
         await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
+def test_compare(tmp_path, snap_compare, size):
+    from nacscope.tui.compare import Comparison
+    from nacscope.tui.screens.compare import CompareApp
+    from tests.tui.test_compare import write_seeded
+
+    a = write_seeded(tmp_path / "a.h5", 1)
+    b = write_seeded(tmp_path / "b.h5", 2, rows=np.random.default_rng(0).permutation(1797)[:1500])
+    cmp = Comparison([a, b])
+    app = CompareApp(cmp)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: app.analysed and not any(w.is_running for w in app.workers))
+        await pilot.press("n")
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    try:
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+    finally:
+        cmp.close()
