@@ -80,7 +80,7 @@ def train_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (last.pt, metrics.jsonl, config.json).")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="digits, mnist5k, cifar10, cifar100, stl10, cifar10-hash, folder:PATH, or a .npz/.h5 file. [default: digits]")] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help=_one_of(ARCHS, "Encoder. [default: mlp]"))] = None,
-    objective: Annotated[Optional[str], typer.Option("--objective", help=_one_of(OBJECTIVES, "Objective. [default: nac]"))] = None,
+    objective: Annotated[Optional[str], typer.Option("--objective", help=_one_of(OBJECTIVES, "Objective (nac-moco is experimental: it collapses on digits). [default: nac]"))] = None,
     bits: Annotated[Optional[int], typer.Option(help="Code length D. [default: 32]")] = None,
     p: Annotated[Optional[float], typer.Option("--p", help="NAC channel flip probability, in (0, 0.5). [default: 0.1]")] = None,
     temperature: Annotated[Optional[float], typer.Option(help="SimCLR temperature. [default: 0.5]")] = None,
