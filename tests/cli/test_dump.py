@@ -275,3 +275,31 @@ def test_torchrun_two_ranks_equal_single_process(tmp_path, mlp_ckpt):
             assert np.array_equal(a.f["samples"][key][()], b.f["samples"][key][()]), key
         assert np.array_equal(a.features("h"), b.features("h"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multi.h5", "single.h5"]  # no shard left
+
+
+@pytest.mark.parametrize("which", ["checkpoint", "dataset-file", "dataset-folder"])
+def test_dump_refuses_to_write_over_its_input_even_with_force(tmp_path, mlp_ckpt, which):
+    """``--force`` onto the checkpoint or the dataset file must not turn the input into a code set."""
+    import hashlib
+
+    from nacscope.data import load_dataset
+
+    if which == "checkpoint":
+        target = tmp_path / "mlp.pt"
+        target.write_bytes(mlp_ckpt.read_bytes())
+        args = [target, "--dataset", "digits", "-o", target, "--force"]
+    elif which == "dataset-file":
+        d = load_dataset("digits", "test")
+        target = tmp_path / "d.npz"
+        np.savez(target, images=d.images.numpy(), labels=d.labels.numpy())
+        args = [mlp_ckpt, "--dataset", str(target), "-o", target, "--force"]
+    else:
+        target = tmp_path / "imgs"
+        (target / "a").mkdir(parents=True)
+        (target / "a" / "x.png").write_bytes(b"not really a png")
+        args = [mlp_ckpt, "--dataset", f"folder:{target}", "-o", target, "--force"]
+    before = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else sorted(target.rglob("*"))
+    r = invoke("dump", *args)
+    assert_one_line_error(r, "input")
+    after = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else sorted(target.rglob("*"))
+    assert after == before
