@@ -173,3 +173,31 @@ def nn_histogram(nn: np.ndarray) -> dict[str, int]:
     nn = nn[nn >= 0]
     counts = np.bincount(nn) if len(nn) else np.zeros(0, dtype=np.int64)
     return {str(d): int(c) for d, c in enumerate(counts) if c}
+
+
+def near_collision_pairs(packed: np.ndarray, radius: int, *, limit: int | None = None, block: int = 1024,
+                         progress: Progress | None = None) -> np.ndarray:
+    """The pairs of samples within Hamming distance ``radius`` (identical codes included), nearest first.
+
+    Args:
+        packed: (N, row_bytes) uint8 packed codes.
+        radius: largest Hamming distance listed.
+        limit: keep only the first ``limit`` pairs of the sorted list (None: all).
+        block: query rows per distance block ((block, N) distances in memory at a time).
+
+    Returns:
+        (P, 3) int64 rows ``(i, j, distance)`` with i < j, sorted by distance, then i, then j.
+    """
+    n = len(packed)
+    parts = []
+    for s in range(0, n, block):
+        d = hamming_distances(packed[s : s + block], packed)  # (B, N)
+        i, j = np.nonzero(d <= int(radius))
+        i = i + s
+        keep = j > i
+        parts.append(np.stack([i[keep], j[keep], d[i[keep] - s, j[keep]]], axis=1).astype(np.int64))
+        if progress:
+            progress(min(n, s + block), n, f"pairs within radius {radius}")
+    pairs = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0], pairs[:, 2]))]  # (P, 3)
+    return pairs if limit is None else pairs[:limit]

@@ -236,6 +236,12 @@ class Session:
 
         return near_collisions(self.packed(layer), int(radius), progress=progress)
 
+    def near_pairs(self, layer: str, radius: int, progress: Progress | None = None) -> np.ndarray:
+        """``collisions.near_collision_pairs``: (P, 3) rows (i, j, distance) within ``radius``, nearest first."""
+        from nacscope.analysis.collisions import near_collision_pairs
+
+        return near_collision_pairs(self.packed(layer), int(radius), progress=progress)
+
     def projection(self, layer: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The stored UMAP projection of a layer, ``(coords (N, 2), info)``, or None if absent."""
         from nacscope.analysis.projection import projection_name

@@ -28,6 +28,7 @@ class CollisionsScreen(NacScreen):
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort"),
         Binding("r", "near", "Near (r=1,2)"),
+        Binding("P", "near_pairs", "Near pairs"),
         Binding("tab", "app.focus_next", "Next pane", show=False),
         Binding("n", "neighbours", "Neighbours of member"),
     ]
@@ -200,6 +201,11 @@ class CollisionsScreen(NacScreen):
         m = self.query_one("#col-members", DataTable)
         if m.row_count:
             self.nac.open_neighbours(int(m.get_row_at(max(0, m.cursor_row))[0]))
+
+    def action_near_pairs(self) -> None:
+        from nacscope.tui.screens.near_pairs import NearPairsScreen
+
+        self.app.push_screen(NearPairsScreen(self.code_layer))
 
     def action_near(self) -> None:
         layer = self.code_layer
