@@ -49,7 +49,8 @@ def inspect_cmd(
 
 def _compare(files: list[Path], no_tui: bool, analyze: bool) -> None:
     from nacscope.errors import OptionError
-    from nacscope.tui.compare import Comparison, compare_renderable, run_compare
+    from nacscope.tui.compare import Comparison, compare_renderable
+    from nacscope.tui.screens.compare import run_compare
 
     if len(files) > 3:
         raise OptionError(f"inspect compares at most 3 files, got {len(files)}")

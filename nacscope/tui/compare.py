@@ -111,14 +111,3 @@ def compare_renderable(cmp: Comparison):
     for row in cmp.table():
         t.add_row(*row)
     return t
-
-
-def run_compare(paths: Sequence[str | Path]) -> None:
-    """Open the comparison TUI on several code sets of the same samples."""
-    from nacscope.tui.screens.compare import CompareApp
-
-    cmp = Comparison(paths)
-    try:
-        CompareApp(cmp).run()
-    finally:
-        cmp.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Sequence
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -110,3 +113,12 @@ class CompareApp(App):
         self.analysed = True
         if isinstance(self.screen, CompareScreen):
             self.screen.fill_table()
+
+
+def run_compare(paths: Sequence[str | Path]) -> None:
+    """Open the comparison TUI on several code sets of the same samples."""
+    cmp = Comparison(paths)
+    try:
+        CompareApp(cmp).run()
+    finally:
+        cmp.close()
