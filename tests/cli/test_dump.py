@@ -21,19 +21,6 @@ from tests.helpers import assert_one_line_error, hang_guard, invoke
 
 
 
-
-@pytest.fixture(scope="module")
-def mlp_ckpt(tmp_path_factory):
-    from nacscope.nets import build_model, model_config, save_checkpoint
-
-    torch.manual_seed(0)
-    model = build_model("mlp", 16, in_channels=1, image_size=8, hidden=(32, 32))
-    path = tmp_path_factory.mktemp("ckpt") / "mlp.pt"
-    save_checkpoint(path, model, model_cfg=model_config(model, 1, 8, {"hidden": (32, 32)}),
-                    data={"name": "digits", "mean": [0.3], "std": [0.4]})
-    return path
-
-
 def test_layers_lists_sites_with_units(mlp_ckpt):
     r = invoke("layers", mlp_ckpt, "--json")
     assert r.exit_code == 0, r.output
