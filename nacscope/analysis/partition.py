@@ -173,8 +173,8 @@ def partition_slice(
         model: a piecewise-linear ReLU network (a float64 eval-mode copy is used).
         x0, d1, d2: model inputs (...) (already normalised): the origin and the two directions.
         region: (n, 2) convex polygon in ``(u, v)``.
-        sites: sites that define regions: every ReLU site in call order, optionally with the code
-            layer last (default: every ReLU site).
+        sites: sites that define regions: the first ReLU sites in call order (the regions up to a
+            layer), or every one optionally with the code layer last (default: every ReLU site).
         layers: site-name patterns instead of ``sites``; they must select the same (``all`` adds the code).
         tol: relative tolerance of degenerate cuts (see the module docstring).
         batch: polygons per forward pass (three input rows each).
@@ -194,8 +194,11 @@ def partition_slice(
     net, sites = prepare_network(model, x0.unsqueeze(0), sites, layers)
     relu = net._nacscope_relu_sites
     n_relu = sum(s.kind == "relu" for s in sites)
-    if [s.name for s in sites[:n_relu]] != [s.name for s in relu] or any(s.kind != "code" for s in sites[n_relu:]):
-        raise OptionError("the exact partition cuts by every ReLU site in order (optionally the code layer after them)")
+    prefix = [s.name for s in sites[:n_relu]] == [s.name for s in relu[:n_relu]]
+    code_after_all = n_relu == len(relu) or n_relu == len(sites)
+    if not prefix or not code_after_all or any(s.kind != "code" for s in sites[n_relu:]):
+        raise OptionError("the exact partition cuts by the first ReLU sites in order "
+                          "(all of them, optionally the code layer after them)")
     x0, d1, d2 = x0.double(), d1.double(), d2.double()
     diam = float(np.max(np.linalg.norm(region[:, None] - region[None], axis=2)))
     eps_s = tol * diam

@@ -303,6 +303,25 @@ def select_sites(sites: Sequence[Site], patterns: Sequence[str] | None) -> list[
     return [s for s in sites if s.name in chosen]
 
 
+def sites_through(sites: Sequence[Site], name: str) -> list[Site]:
+    """The sites whose joint pattern defines the linear regions *up to* the layer ``name``.
+
+    Every ReLU site in forward order up to and including ``name``; for a code site, every ReLU site
+    and then that code site (its sign bits cut the last ReLU regions once more).
+
+    Raises:
+        OptionError: no site is called ``name``.
+    """
+    relu = [s for s in sites if s.kind == "relu"]
+    for i, s in enumerate(relu):
+        if s.name == name:
+            return relu[: i + 1]
+    code = [s for s in sites if s.kind == "code" and s.name == name]
+    if code:
+        return relu + code
+    raise OptionError(f"the network has no site {name!r}; sites: {', '.join(s.name for s in sites)}")
+
+
 # ------------------------------------------------------------------------------------------------
 # capturing
 

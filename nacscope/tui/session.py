@@ -9,9 +9,11 @@ briefly reopen the file read-write to cache their results.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -272,9 +274,16 @@ class Session:
         with self.lock:
             return rebuild(self.cs, rows)
 
+    def _sites(self, model, x, layer: str):
+        """The sites that define the regions up to the file's layer ``layer`` (``capture.sites_through``)."""
+        from nacscope.codes.capture import list_sites, sites_through
+
+        return sites_through(list_sites(model.eval(), x[:1]), layer)
+
     def segment(self, layer: str, a: int, b: int, progress: Progress | None = None) -> dict[str, Any]:
         """Linear regions crossed on the input segment between samples a and b (``analysis.segments``):
-        exact walk and dense-sampling lower bound, over every ReLU site of the network.
+        exact walk and dense-sampling lower bound, over the ReLU sites up to ``layer`` (every ReLU site,
+        then the code's sign, for the code layer).
 
         ``progress`` is passed on to the exact walk (the part of the segment walked), so raising from it
         cancels the walk part-way."""
@@ -282,41 +291,35 @@ class Session:
 
         if progress:
             progress(0, 3, "loading the network and the two inputs")
-        import warnings
-
-        with warnings.catch_warnings():  # library deprecation notes would scribble over the TUI
-            for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
-                warnings.simplefilter("ignore", category)
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
+        with _quiet_library_warnings():
             model, x = self._network_and_inputs([a, b])
-            exact = count_regions_exact(model, x[:1], x[1:2], progress=progress)
+            sites = self._sites(model, x, layer)
+            exact = count_regions_exact(model, x[:1], x[1:2], sites=sites, progress=progress)
             if progress:
                 progress(2, 3, "dense sampling (1,000 points)")
-            dense = count_regions_dense(model, x[:1], x[1:2], n=1000)
+            dense = count_regions_dense(model, x[:1], x[1:2], n=1000, sites=sites)
         if progress:
             progress(3, 3, "done")
         return {"regions_exact": int(exact.regions[0]), "regions_dense_1000": int(dense[0]),
-                "forward_passes": int(exact.steps[0]) if exact.steps is not None else None}
+                "forward_passes": int(exact.steps[0]) if exact.steps is not None else None,
+                "sites": len(sites)}
 
     def plane(self, layer: str, a: int, b: int, c: int, progress: Progress | None = None,
               resolution: int = 96) -> dict[str, Any]:
         """The exact partition of the input plane through samples a, b, c
-        (``analysis.partition.exact_plane_partition``, every ReLU site), with a picture of the polygon
-        edges rasterised into ``resolution`` x ``resolution`` cells: edges dark, faces light, v
-        upwards, the anchors red. ``progress`` goes to the partition (raising from it cancels)."""
-        import warnings
-
+        (``analysis.partition.exact_plane_partition``, the sites up to ``layer`` as for :meth:`segment`),
+        with a picture of the polygon edges rasterised into ``resolution`` x ``resolution`` cells: edges
+        dark, faces light, v upwards, the anchors red. ``progress`` goes to the partition (raising from
+        it cancels)."""
         from nacscope.analysis.partition import exact_plane_partition
         from nacscope.analysis.partition_plot import edge_raster
 
-        with warnings.catch_warnings():
-            for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
-                warnings.simplefilter("ignore", category)
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
+        with _quiet_library_warnings():
             if progress:
                 progress(0, 0, "loading the network and the three inputs")
             model, x = self._network_and_inputs([a, b, c])
-            res = exact_plane_partition(model, x, progress=progress)
+            sites = self._sites(model, x, layer)
+            res = exact_plane_partition(model, x, sites=sites, progress=progress)
         edges = edge_raster(res, resolution, resolution)  # (R, R), row 0 = top
         image = np.where(edges[..., None], np.uint8(40), np.uint8(225)).repeat(3, 2)  # (R, R, 3)
         lo, hi = res.region.min(0), res.region.max(0)
@@ -325,7 +328,17 @@ class Session:
             i = min(int((1 - (v - lo[1]) / (hi[1] - lo[1])) * resolution), resolution - 1)
             image[i, j] = (255, 0, 0)
         return {"regions": res.n_faces, "method": "exact", "vertices": res.n_vertices, "edges": res.n_edges,
-                "anchor_regions": [int(r) for r in res.anchor_faces], "image": image}
+                "sites": len(sites), "anchor_regions": [int(r) for r in res.anchor_faces], "image": image}
+
+
+@contextmanager
+def _quiet_library_warnings() -> Iterator[None]:
+    """Library deprecation notes and torch's UserWarnings would scribble over the TUI: filtered, narrowly."""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
+        yield
 
 
 def _open(path: str | Path) -> CodeSet:

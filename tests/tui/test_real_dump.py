@@ -101,7 +101,8 @@ def test_segment_walk_from_the_regions_screen(dumps, monkeypatch):
     assert rows == [3, 7]
     with CodeSet(path) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, [3, 7])
-        ref = count_regions_exact(load_network(cs.attrs, path, data), x[:1], x[1:2])
+        # the code layer: every ReLU site, then the code's sign ("all" sites of this MLP)
+        ref = count_regions_exact(load_network(cs.attrs, path, data), x[:1], x[1:2], layers=["all"])
     assert result["regions_exact"] == int(ref.regions[0])
     assert 1 <= result["regions_dense_1000"] <= result["regions_exact"]
 
@@ -128,7 +129,7 @@ def test_plane_partition_from_the_regions_screen(dumps):
     assert rows == [3, 7, 11]
     with CodeSet(path) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, rows)
-        ref = exact_plane_partition(load_network(cs.attrs, path, data), x)
+        ref = exact_plane_partition(load_network(cs.attrs, path, data), x, layers=["all"])
     assert result["regions"] == ref.n_faces and result["method"] == "exact"
     assert result["anchor_regions"] == ref.anchor_faces.tolist()
     # The picture: the region's boundary is an edge (dark frame), the anchors red, inside both shades.

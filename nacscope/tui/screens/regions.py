@@ -137,8 +137,9 @@ class RegionsScreen(NacScreen):
                     r["image"], caption=f"plane through {rows[0]}, {rows[1]}, {rows[2]} (anchors white)")
         if not lines:
             lines.append("[dim]Segment walk: regions crossed between two samples (exact, using the network's "
-                         "local linearity). Plane: regions cut by the plane through three samples. Both load "
-                         "the checkpoint the file was dumped from.[/]")
+                         "local linearity). Plane: regions cut by the plane through three samples. Both count "
+                         "the regions of every ReLU up to the current layer (the code layer adds the code's "
+                         "sign) and load the checkpoint the file was dumped from.[/]")
         self.query_one("#rg-result", Static).update("\n".join(lines))
 
 
