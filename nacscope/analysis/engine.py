@@ -129,7 +129,7 @@ def analyze_retrieval(
 ) -> tuple[dict, dict[str, np.ndarray]] | None:
     """Retrieval metrics of one layer (``retrieval.<name>`` of the JSON); None for a file without labels."""
     if rank not in RANKS:
-        raise OptionError(f"--rank must be one of {', '.join(RANKS)}, got {rank!r}")
+        raise OptionError(f"must be one of {', '.join(RANKS)}, got {rank!r}", option="rank")
     if cs.labels() is None:
         return None
     mask = cs.query_mask
@@ -223,7 +223,7 @@ def analyze_codeset(
     """
     names = check_layers(cs, layers)
     if rank not in RANKS:
-        raise OptionError(f"--rank must be one of {', '.join(RANKS)}, got {rank!r}")
+        raise OptionError(f"must be one of {', '.join(RANKS)}, got {rank!r}", option="rank")
     notes: list[str] = []
     mask = cs.query_mask
     has_split = mask is not None and bool(mask.any()) and bool((~mask).any())

@@ -90,7 +90,7 @@ def plane_regions(
     if anchors.shape[0] != 3:
         raise OptionError(f"a plane needs exactly 3 anchor inputs, got {anchors.shape[0]}")
     if resolution < 2:
-        raise OptionError(f"--resolution must be >= 2, got {resolution}")
+        raise OptionError(f"must be >= 2, got {resolution}", option="resolution")
     if margin < 0:
         raise OptionError(f"margin must be >= 0, got {margin}")
     net = copy.deepcopy(model).to(dtype).eval()

@@ -8,18 +8,22 @@ exact partition (:mod:`nacscope.analysis.partition`) or, by explicit choice, gri
 
 from __future__ import annotations
 
+from nacscope.choices import PLANE_METHODS  # noqa: F401 (re-exported)
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from nacscope.errors import OptionError
+from nacscope.errors import OptionError, require
 from nacscope.progress import Progress, prefixed, report
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from torch import nn
 
-#: ``--plane-method`` choices: the exact partition, or grid sampling (a lower bound).
-PLANE_METHODS = ("exact", "grid")
+    from nacscope.data import ImageData
+
 
 
 @dataclass
@@ -31,6 +35,58 @@ class RegionModel:
     normalize: Callable[[torch.Tensor], torch.Tensor]
     checkpoint: str | None = None
     arch: str | None = None
+
+
+def model_label(path: "Path") -> str:
+    """A short name for a checkpoint: the folder for ``RUN/last.pt`` or ``ZOO/model.pt``, else the file stem."""
+    if path.is_dir():
+        return path.name
+    return path.parent.name if path.name in ("last.pt", "model.pt") else path.stem
+
+
+def region_models(checkpoints: Sequence["Path"], data: "ImageData", *, random_init: bool = False,
+                  arch: str | None = None, bits: int | None = None, seed: int = 0) -> list[RegionModel]:
+    """The checkpoints (``arch`` for the authors' files) and, with ``random_init``, an untrained baseline:
+    the first checkpoint's architecture and config at seed ``seed`` (``arch``/``bits`` override), each
+    with its input normalisation fitted to ``data``.
+
+    Raises:
+        OptionError: nothing to compare, or a random init of unknown architecture or code length.
+    """
+    from nacscope.codes.study import input_shape, load_source
+    from nacscope.nets import ModelSource
+
+    if not checkpoints and not random_init:
+        raise OptionError("give one or more checkpoints and/or a random init")
+    loaded: list[tuple[str, Any, ModelSource]] = []
+    for ck in checkpoints:
+        model, meta = load_source(ck, arch=arch, seed=seed)
+        input_shape(meta, data)
+        loaded.append((model_label(ck), model, meta["source"]))
+    if random_init:
+        base = loaded[0][2] if loaded else None
+        a, b = arch or (base.arch if base else None), bits or (base.bits if base else None)
+        if a is None or b is None:
+            raise OptionError("without a checkpoint needs an arch and bits", option="random_init")
+        if base is not None and base.arch == ("vgg16_bn" if a == "vgg16" else a):
+            source = base.untrained(seed, b)
+        else:
+            source = ModelSource.random_init(a, int(b), seed, data.channels, data.image_size)
+        loaded.append(("random init", source.build(), source))
+    return [RegionModel(label, model, src.fit(data).normalizer(), src.checkpoint or src.describe(), src.arch)
+            for label, model, src in loaded]
+
+
+def check_settings(*, pairs: int, dense: int, resolution: int, margin: float, max_steps: int) -> None:
+    """One-line OptionError (naming the parameter) for settings :func:`compare_regions` cannot use."""
+    for name, value, low in (("pairs", pairs, 0), ("dense", dense, 0), ("resolution", resolution, 0),
+                             ("max_steps", max_steps, 1)):
+        require(value >= low, name, f"must be >= {low}, got {value}")
+    require(dense != 1, "dense", "needs at least 2 points (or 0 to skip)")
+    require(resolution != 1, "resolution", "needs at least 2 points (or 0 to skip)")
+    require(margin >= 0, "margin", f"must be >= 0, got {margin}")
+    if pairs == 0 and resolution == 0:
+        raise OptionError("nothing to do: no pairs and no plane (resolution 0)")
 
 
 def _segments(m: RegionModel, images, pr, dense, layers, max_steps, progress) -> dict[str, Any]:
@@ -104,8 +160,8 @@ def compare_regions(
 
     from nacscope.analysis.segments import sample_pairs
 
-    if plane_method not in PLANE_METHODS:
-        raise OptionError(f"plane method must be one of {', '.join(PLANE_METHODS)}, got {plane_method!r}")
+    require(plane_method in PLANE_METHODS, "plane_method", f"must be one of {', '.join(PLANE_METHODS)}, got {plane_method!r}")
+    check_settings(pairs=pairs, dense=dense, resolution=resolution, margin=margin, max_steps=max_steps)
     if len(images) < 3:
         raise OptionError(f"need at least 3 samples, got {len(images)}")
     pr = sample_pairs(len(images), pairs, sample_seed) if pairs else np.zeros((0, 2), int)

@@ -287,9 +287,9 @@ def write_report(
     if umap_layer is not None:
         check_layers(cs, [umap_layer])
     if plane_resolution < 2:
-        raise OptionError(f"--plane-resolution must be >= 2, got {plane_resolution}")
+        raise OptionError(f"must be >= 2, got {plane_resolution}", option="plane_resolution")
     if plane_method not in ("exact", "grid"):
-        raise OptionError(f"--plane-method must be exact or grid, got {plane_method!r}")
+        raise OptionError(f"must be exact or grid, got {plane_method!r}", option="plane_method")
     explicit_plane = plane_rows is not None
     if plane:
         plane_rows = check_plane_rows(plane_rows, cs.n_samples) if explicit_plane else (

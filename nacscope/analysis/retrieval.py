@@ -26,6 +26,8 @@ Conventions (the same in every function here, in ``nacscope analyze`` and in the
 
 from __future__ import annotations
 
+from nacscope.choices import RANKS  # noqa: F401 (re-exported)
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -40,7 +42,6 @@ from nacscope.progress import Progress
 if TYPE_CHECKING:
     from nacscope.codes.format import CodeSet
 
-RANKS = ("hamming", "dot")
 
 
 __all__ = [  # the names defined here, and those of .metrics and .knn re-exported for existing callers

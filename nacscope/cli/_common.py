@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Callable, TypeVar
+from enum import Enum
+from typing import Callable, Iterable, TypeVar
 
 import typer
 from rich.console import Console
 
-from nacscope.errors import NacscopeError
+from nacscope.choices import PLANE_METHODS, PRECISIONS, RANKS, SPLITS
+from nacscope.errors import NacscopeError, OptionError
 
 console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable)
+
+
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """An option type from one of the library's tuples of names: Typer shows them in ``--help`` and refuses
+    others; :func:`one_line_errors` hands the command the plain string."""
+    return Enum(name, [(v, v) for v in values], type=str)  # type: ignore[return-value]
+
+
+Rank = choices("Rank", RANKS)
+PlaneMethod = choices("PlaneMethod", PLANE_METHODS)
+Split = choices("Split", SPLITS)
+Precision = choices("Precision", PRECISIONS)
+
+#: Library parameter names whose flag is spelt otherwise than ``--name-with-dashes``.
+FLAGS = {"stop_after_epochs": "--stop-after", "p": "--p (flip probability)"}
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -30,8 +47,11 @@ def one_line_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        kwargs = {k: v.value if isinstance(v, Enum) else v for k, v in kwargs.items()}  # choices() as plain str
         try:
             return func(*args, **kwargs)
+        except OptionError as exc:
+            raise fail(exc.for_cli(FLAGS)) from None
         except NacscopeError as exc:
             raise fail(str(exc)) from None
         except FileNotFoundError as exc:

@@ -10,19 +10,13 @@ from typing import Annotated, Optional
 import typer
 
 from nacscope.analysis.labels import label, short_label
-from nacscope.cli._common import console, err_console, one_line_errors
+from nacscope.cli._common import PlaneMethod, Rank, console, err_console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.errors import OptionError
 
-_RANK_HELP = "Retrieval ranking: 'hamming' (distance, ties by gallery index) or 'dot' (the NAC authors' {0,1} dot product)."
+_RANK_HELP = "Retrieval ranking: hamming (distance, ties by gallery index) or dot (the NAC authors' {0,1} dot product)."
 _LAYER_HELP = "Layer to analyse (repeat for several; default: all)."
 _NN_HELP = "Nearest-neighbour statistics use at most this many samples as queries."
-
-
-def _check_rank(rank: str) -> str:
-    if rank not in ("hamming", "dot"):
-        raise OptionError(f"--rank must be 'hamming' or 'dot', got {rank!r}")
-    return rank
 
 
 def _check_nn_rows(nn_rows: int) -> int:
@@ -114,7 +108,7 @@ def analyze(
     file: Annotated[Path, typer.Argument(help="A code set (.h5).")],
     layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help=_LAYER_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout (keys: docs/analysis.md).")] = False,
-    rank: Annotated[str, typer.Option("--rank", help=_RANK_HELP)] = "hamming",
+    rank: Annotated[Rank, typer.Option("--rank", help=_RANK_HELP)] = "hamming",  # type: ignore[assignment]
     probes: Annotated[bool, typer.Option("--probes", help="Also fit probes (logistic and k-NN on codes, linear on stored features; the fast protocol, not the paper's linear evaluation, which is nacscope probe).")] = False,
     nn_rows: Annotated[int, typer.Option("--nn-rows", help=_NN_HELP)] = 10000,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything and do not store results in the file.")] = False,
@@ -123,7 +117,6 @@ def analyze(
     from nacscope.analysis import analyze_codeset
     from nacscope.codes.format import CodeSet
 
-    _check_rank(rank)
     _check_nn_rows(nn_rows)
     with CodeSet(file) as cs, _progress() as progress:
         result = analyze_codeset(cs, layer, rank=rank, use_cache=not no_cache, progress=progress, nn_rows=nn_rows,
@@ -140,7 +133,7 @@ def compare(
     files: Annotated[list[Path], typer.Argument(help="Code sets to compare, e.g. NAC, SimCLR, random init.")],
     layer: Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Layer to compare (default: layers common to all files).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
-    rank: Annotated[str, typer.Option("--rank", help=_RANK_HELP)] = "hamming",
+    rank: Annotated[Rank, typer.Option("--rank", help=_RANK_HELP)] = "hamming",  # type: ignore[assignment]
     nn_rows: Annotated[int, typer.Option("--nn-rows", help=_NN_HELP)] = 10000,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute and do not store results in the files.")] = False,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw distinct patterns and mAP per file into this PNG.")] = None,
@@ -149,7 +142,6 @@ def compare(
     """The same metrics for several code sets side by side (distinct regions, collisions, retrieval)."""
     from nacscope.analysis import compare_codesets
 
-    _check_rank(rank)
     _check_nn_rows(nn_rows)
     if plot is not None:
         from nacscope.analysis.report import check_png_output
@@ -166,6 +158,11 @@ def compare(
     if as_json:
         sys.stdout.write(json.dumps(res, indent=2) + "\n")
         return
+    _print_compare(res)
+
+
+def _print_compare(res: dict) -> None:
+    """One table per layer: the metrics of every file side by side, then the files' notes."""
     from rich.table import Table
 
     names = [Path(f).name for f in res["files"]]
@@ -201,7 +198,7 @@ def report(
     umap_layer: Annotated[Optional[str], typer.Option("--umap-layer", help="Layer drawn in the UMAP figure (default: the last).")] = None,
     no_umap: Annotated[bool, typer.Option("--no-umap", help="Skip the UMAP figure.")] = False,
     plane_rows: Annotated[Optional[str], typer.Option("--plane-rows", help="Three sample rows 'A,B,C' spanning the input plane (default: the first samples of three classes).")] = None,
-    plane_method: Annotated[str, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).")] = "exact",
+    plane_method: Annotated[PlaneMethod, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).")] = "exact",  # type: ignore[assignment]
     plane_resolution: Annotated[int, typer.Option("--plane-resolution", help="Grid points per side of the plane (--plane-method grid).")] = 100,
     no_plane: Annotated[bool, typer.Option("--no-plane", help="Skip the plane partition (it runs the network).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory.")] = False,

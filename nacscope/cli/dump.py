@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nacscope.cli._common import command_line, console, err_console, one_line_errors
+from nacscope.cli._common import Precision, Split, command_line, console, err_console, one_line_errors
 from nacscope.cli._progress import progress_bar
 from nacscope.cli.app import app
 
@@ -77,7 +77,7 @@ def dump_cmd(
     dataset: Annotated[str, typer.Option("--dataset", help="digits, mnist5k, cifar10, cifar100, stl10, folder:PATH, or .npz/.h5.")] = ...,  # type: ignore[assignment]
     out: Annotated[Path, typer.Option("--out", "-o", help="The code set to write (.h5).")] = ...,  # type: ignore[assignment]
     data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder of on-disk datasets.")] = None,
-    split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
+    split: Annotated[Split, typer.Option("--split", help="Split of the dataset (all: train then test).")] = "test",  # type: ignore[assignment]
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Site name patterns ('encoder.*'), or 'all'; repeat for more. Default: code, head ReLU, encoder's last ReLU.")] = None,
     features: Annotated[bool, typer.Option("--features/--no-features", help="Store encoder features h (float16).")] = True,
     thumbnails: Annotated[int, typer.Option("--thumbnails", help="Max side of stored thumbnails; 0 for none.")] = 32,
@@ -89,7 +89,7 @@ def dump_cmd(
     seed: SeedOpt = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per forward pass.")] = 256,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[str, typer.Option("--precision", help="fp32 (exact, default) or bf16 (opt-in: flips near-zero signs).")] = "fp32",
+    precision: Annotated[Precision, typer.Option("--precision", help="fp32 (exact) or bf16 (opt-in: flips near-zero signs).")] = "fp32",  # type: ignore[assignment]
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
 ) -> None:
     """Dump the activation patterns of ReLU sites (and the code layer) into a code set, streamed."""

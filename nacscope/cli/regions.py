@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from nacscope._files import check_output
-from nacscope.cli._common import console, one_line_errors
+from nacscope.cli._common import PlaneMethod, Split, console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt
-from nacscope.errors import OptionError
-
-
-def _model_label(path: Path) -> str:
-    """A short name for a checkpoint: the folder for ``RUN/last.pt`` or ``ZOO/model.pt``, else the file stem."""
-    if path.is_dir():
-        return path.name
-    return path.parent.name if path.name in ("last.pt", "model.pt") else path.stem
+from nacscope.errors import OptionError, quiet_library_warnings
 
 
 @app.command("regions")
@@ -28,14 +21,14 @@ def regions_cmd(
     checkpoints: Annotated[Optional[list[Path]], typer.Argument(help="Checkpoints to compare (nacscope or authors' format).")] = None,
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset the anchor samples come from.")] = ...,  # type: ignore[assignment]
     data_root: Annotated[Optional[Path], typer.Option("--data-root", help="Folder of on-disk datasets.")] = None,
-    split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
+    split: Annotated[Split, typer.Option("--split", help="Split of the dataset (all: train then test).")] = "test",  # type: ignore[assignment]
     random_init: Annotated[bool, typer.Option("--random-init", help="Add an untrained baseline (the first checkpoint's architecture, or --arch/--bits).")] = False,
     arch: ArchOpt = None,
     bits: BitsOpt = None,
     seed: SeedOpt = 0,
     pairs: Annotated[int, typer.Option("--pairs", help="Segments between random pairs of samples (same pairs for every model).")] = 10,
     dense: Annotated[int, typer.Option("--dense", help="Points of the dense-sampling cross-check per segment (0: skip).")] = 1000,
-    plane_method: Annotated[str, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).", show_default=True)] = "exact",
+    plane_method: Annotated[PlaneMethod, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).")] = "exact",  # type: ignore[assignment]
     resolution: Annotated[int, typer.Option("--resolution", help="Grid points per side of --plane-method grid (0: skip the plane, either method).")] = 120,
     margin: Annotated[float, typer.Option("--margin", help="Plane window beyond the anchors' triangle.")] = 0.25,
     layers: Annotated[Optional[list[str]], typer.Option("--layers", help="Sites that define regions (patterns; 'all' adds the code layer). Default: every ReLU.")] = None,
@@ -46,34 +39,18 @@ def regions_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite the --plot file.")] = False,
 ) -> None:
     """Linear regions in input space: along segments (exact walk + dense check) and in a plane (exact polygons, or a grid: a lower bound); compare models."""
-    import warnings
-
-    from nacscope.analysis.regions_compare import compare_regions
+    from nacscope.analysis.regions_compare import check_settings, compare_regions, region_models
     from nacscope.cli._progress import progress_bar
     from nacscope.codes.study import load_data
 
-    checkpoints = list(checkpoints or [])
     if not checkpoints and not random_init:
         raise OptionError("give one or more CHECKPOINTs and/or --random-init")
-    for name, value, low in (("--pairs", pairs, 0), ("--dense", dense, 0), ("--resolution", resolution, 0), ("--max-steps", max_steps, 1)):
-        if value < low:
-            raise OptionError(f"{name} must be >= {low}, got {value}")
-    if dense == 1 or resolution == 1:
-        raise OptionError("--dense and --resolution need at least 2 points (or 0 to skip)")
-    if margin < 0:
-        raise OptionError(f"--margin must be >= 0, got {margin}")
+    check_settings(pairs=pairs, dense=dense, resolution=resolution, margin=margin, max_steps=max_steps)
     if plot is not None:
         check_output(plot, force=force)
-    if pairs == 0 and resolution == 0:
-        raise OptionError("nothing to do: --pairs 0 and --resolution 0")
     data = load_data(dataset, split, data_root)
-    if len(data) < 3:
-        raise OptionError(f"dataset {dataset!r} split {split!r} has {len(data)} samples; need at least 3")
-    models = _load_models(checkpoints, random_init, data, arch, bits, seed)
-    with warnings.catch_warnings(), progress_bar(not as_json, unit="faces" if plane_method == "exact" else "") as progress:
-        for category in (DeprecationWarning, FutureWarning):  # library notes, not the user's business
-            warnings.simplefilter("ignore", category)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
+    models = region_models(checkpoints or [], data, random_init=random_init, arch=arch, bits=bits, seed=seed)
+    with quiet_library_warnings(), progress_bar(not as_json, unit="faces" if plane_method == "exact" else "") as progress:
         out, planes = compare_regions(models, data.images, pairs=pairs, dense=dense, plane_method=plane_method,
                                       resolution=resolution, margin=margin, layers=layers, sample_seed=sample_seed,
                                       max_steps=max_steps, progress=progress)
@@ -89,34 +66,6 @@ def regions_cmd(
     _print_table(out, dataset, split, layers, pairs, dense, resolution, plane_method)
     if plot is not None and planes:
         console.print(f"wrote [bold]{plot}[/]")
-
-
-def _load_models(checkpoints, random_init, data, arch, bits, seed) -> list:
-    """The checkpoints and the optional random-init baseline, each with its input normalisation."""
-    from nacscope.analysis.regions_compare import RegionModel
-    from nacscope.codes.study import input_shape, load_source, normalizer
-
-    loaded: list[tuple[str, Any, dict]] = []
-    for ck in checkpoints:
-        model, meta = load_source(ck, random_init=False, arch=arch, bits=None, seed=seed, in_channels=None, image_size=None)
-        input_shape(meta, data)
-        loaded.append((_model_label(ck), model, meta))
-    if random_init:
-        from nacscope.nets import random_init as make_random
-
-        cfg = dict(loaded[0][2].get("model_config") or {}) if loaded else {}
-        a, b = arch or cfg.get("arch"), bits or cfg.get("bits")
-        if a is None or b is None:
-            raise OptionError("--random-init without a checkpoint needs --arch and --bits")
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in (cfg.get("encoder_kw") or {}).items()}
-        for key in ("head_dim", "pred_dim"):
-            if cfg.get(key):
-                kw[key] = cfg[key]
-        model = make_random(a, int(b), seed, data.channels, data.image_size, **kw)
-        loaded.append(("random init", model, {"arch": a, "bits": b, "path": f"random-init:{a}:{b}:seed={seed}",
-                                              "model_config": {"in_channels": data.channels}}))
-    return [RegionModel(label, model, normalizer(meta, data)[0], meta.get("path"), meta.get("arch"))
-            for label, model, meta in loaded]
 
 
 def _print_table(out, dataset, split, layers, pairs, dense, resolution, plane_method) -> None:

@@ -21,6 +21,8 @@ Under ``torchrun`` (``WORLD_SIZE > 1``) each rank dumps a block of rows (:mod:`n
 
 from __future__ import annotations
 
+from nacscope.choices import PRECISIONS  # noqa: F401 (re-exported)
+
 import os
 import queue
 import threading
@@ -39,7 +41,6 @@ from nacscope.codes.format import CodeSetWriter, LayerSpec, packed_width
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.progress import Progress
 
-PRECISIONS = ("fp32", "bf16")
 _STOP = object()
 
 
@@ -261,9 +262,9 @@ def dump_codes(
         OptionError: bad batch size or precision. CodeSetError: the output exists or cannot be written.
     """
     if batch_size < 1:
-        raise OptionError(f"--batch-size must be >= 1, got {batch_size}")
+        raise OptionError(f"must be >= 1, got {batch_size}", option="batch_size")
     if precision not in PRECISIONS:
-        raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise OptionError(f"must be one of {', '.join(PRECISIONS)}, got {precision!r}", option="precision")
     if not sites:
         raise OptionError("no layers selected")
     device = torch.device(device)

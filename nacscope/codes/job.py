@@ -51,11 +51,11 @@ class DumpRequest:
         from nacscope.codes.dump import PRECISIONS
 
         if self.batch_size < 1:
-            raise OptionError(f"--batch-size must be >= 1, got {self.batch_size}")
+            raise OptionError(f"must be >= 1, got {self.batch_size}", option="batch_size")
         if self.precision not in PRECISIONS:
-            raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise OptionError(f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", option="precision")
         if self.thumbnails < 0:
-            raise OptionError(f"--thumbnails must be >= 0, got {self.thumbnails}")
+            raise OptionError(f"must be >= 0, got {self.thumbnails}", option="thumbnails")
 
 
 def _dataset_file(name: str) -> Optional[Path]:

@@ -6,6 +6,8 @@ so that all of them rebuild the same :class:`~nacscope.nets.ModelSource` the sam
 
 from __future__ import annotations
 
+from nacscope.choices import SPLITS  # noqa: F401 (re-exported)
+
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -19,8 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from nacscope.codes.capture import Site
     from nacscope.data import ImageData
 
-#: Splits a dataset can be read in.
-SPLITS = ("train", "test", "all")
 
 
 def load_data(name: str, split: str, root: Optional[Path]) -> "ImageData":
@@ -28,7 +28,7 @@ def load_data(name: str, split: str, root: Optional[Path]) -> "ImageData":
     from nacscope.data import load_dataset
 
     if split not in SPLITS:
-        raise OptionError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise OptionError(f"must be one of {', '.join(SPLITS)}, got {split!r}", option="split")
     return load_dataset(name, split, root=root)
 
 
@@ -58,7 +58,7 @@ def load_source(
         if arch not in ARCHS and arch != "vgg16":
             raise OptionError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHS)}")
         if bits < 1:
-            raise OptionError(f"--bits must be >= 1, got {bits}")
+            raise OptionError(f"must be >= 1, got {bits}", option="bits")
         if in_channels is None or image_size is None:
             raise OptionError("--random-init needs the input shape: give --dataset")
         if hidden is not None and arch != "mlp":

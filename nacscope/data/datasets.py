@@ -18,6 +18,8 @@ test sample when ``i % 5 == 0`` (20 %), otherwise a train sample; ``split="all"`
 
 from __future__ import annotations
 
+from nacscope.choices import SPLITS  # noqa: F401 (re-exported)
+
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,6 @@ import torch
 from nacscope.data.imagedata import ImageData, channel_stats
 from nacscope.errors import DataError
 
-SPLITS = ("train", "test", "all")
 BUILTIN = ("digits", "mnist5k", "cifar10", "cifar100", "stl10", "cifar10-hash", "flickr25k")
 TEST_EVERY = 5
 

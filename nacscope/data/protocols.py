@@ -53,7 +53,7 @@ def queries_per_class(labels: np.ndarray, k: int, seed: int = PAPER_SEED, indice
     if labels.ndim != 1:
         raise OptionError("--queries-per-class needs single-label data (one integer label per sample)")
     if k < 1:
-        raise OptionError(f"--queries-per-class must be >= 1, got {k}")
+        raise OptionError(f"must be >= 1, got {k}", option="queries_per_class")
     mask = np.zeros(len(labels), dtype=bool)
     for c, members in _class_orders(labels, seed, indices):
         if len(members) <= k:

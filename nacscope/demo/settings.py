@@ -27,11 +27,11 @@ class DemoSettings:
 
     def check(self) -> None:
         if self.epochs < 1:
-            raise OptionError(f"--epochs must be >= 1, got {self.epochs}")
+            raise OptionError(f"must be >= 1, got {self.epochs}", option="epochs")
         if self.bits < 1:
-            raise OptionError(f"--bits must be >= 1, got {self.bits}")
+            raise OptionError(f"must be >= 1, got {self.bits}", option="bits")
         if self.segment_pairs < 1:
-            raise OptionError(f"--segment-pairs must be >= 1, got {self.segment_pairs}")
+            raise OptionError(f"must be >= 1, got {self.segment_pairs}", option="segment_pairs")
 
     @property
     def models(self) -> tuple[str, ...]:

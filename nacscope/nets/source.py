@@ -55,6 +55,11 @@ class ModelSource:
             raise CheckpointError(f"unknown model source kind {self.kind!r}; one of {', '.join(KINDS)}")
 
     # -- constructors ---------------------------------------------------------------------------
+    def untrained(self, seed: int, bits: int | None = None) -> "ModelSource":
+        """The same architecture and config at a seeded random init (a baseline; normalisation: the data's)."""
+        return replace(self, kind="random-init", seed=int(seed), bits=int(bits or self.bits), checkpoint="",
+                       sha256="", mean=(), std=())
+
     @classmethod
     def random_init(cls, arch: str, bits: int, seed: int, in_channels: int, image_size: int, *,
                     head_dim: int | None = None, pred_dim: int | None = None, **encoder_kw) -> "ModelSource":

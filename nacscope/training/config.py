@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from nacscope.errors import NacscopeError, OptionError
+from nacscope.errors import NacscopeError, OptionError, require
 from nacscope.train_options import (
     FORWARDS, MOCO_KAPPA, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
 )
@@ -118,33 +118,36 @@ def validate(cfg: TrainConfig) -> None:
     from nacscope.nets.encoders import ARCHS
 
     checks = [
-        (cfg.arch in ARCHS or cfg.arch == "vgg16", f"--arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
-        (cfg.objective in OBJECTIVES, f"--objective must be one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}"),
-        (cfg.objective != "nac-moco" or cfg.moco_queue >= 2 * cfg.batch_size, f"--moco-queue must be >= 2 x --batch-size ({2 * cfg.batch_size}), got {cfg.moco_queue}"),
-        (0.0 <= cfg.moco_momentum <= 1.0, f"--moco-momentum must be in [0, 1], got {cfg.moco_momentum}"),
-        (cfg.moco_l2 >= 0 and math.isfinite(cfg.moco_l2), f"--moco-l2 must be >= 0, got {cfg.moco_l2}"),
-        (cfg.crop >= 8 and cfg.workers >= 0, f"--crop must be >= 8 and --workers >= 0, got {cfg.crop}, {cfg.workers}"),
-        (cfg.moco_kappa in MOCO_KAPPA, f"--moco-kappa must be one of {', '.join(MOCO_KAPPA)}, got {cfg.moco_kappa!r}"),
-        (cfg.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
-        (cfg.forward in FORWARDS, f"--forward must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
-        (cfg.momentum >= 0 and math.isfinite(cfg.momentum), f"--momentum must be >= 0, got {cfg.momentum}"),
-        (cfg.bits >= 1, f"--bits must be >= 1, got {cfg.bits}"),
-        (0.0 < cfg.p < 0.5, f"--p (flip probability) must be in (0, 0.5), got {cfg.p}"),
-        (cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}"),
-        (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
-        (cfg.batch_size >= 2, f"--batch-size must be >= 2, got {cfg.batch_size}"),
-        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number, got {cfg.lr}"),
-        (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
-        (0 <= cfg.warmup_epochs < math.inf, f"--warmup-epochs must be a finite number >= 0, got {cfg.warmup_epochs}"),
-        (cfg.augment == "auto" or cfg.augment in RECIPES, f"--augment must be auto or one of {', '.join(RECIPES)}, got {cfg.augment!r}"),
-        (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), f"--device must be auto, cpu or cuda[:N], got {cfg.device!r}"),
-        (cfg.eval_every >= 0 and cfg.ckpt_every >= 0 and cfg.log_every >= 1, "--eval-every/--ckpt-every must be >= 0, --log-every >= 1"),
-        (cfg.stop_after_epochs is None or cfg.stop_after_epochs >= 1, "--stop-after must be >= 1"),
-        (cfg.threads is None or cfg.threads >= 1, f"--threads must be >= 1, got {cfg.threads}"),
-        (all(h >= 1 for h in cfg.hidden) and len(cfg.hidden) >= 1, f"--hidden widths must be >= 1, got {cfg.hidden}"),
+        (cfg.arch in ARCHS or cfg.arch == "vgg16", "arch", f"must be one of {', '.join(ARCHS)}, got {cfg.arch!r}"),
+        (cfg.objective in OBJECTIVES, "objective", f"must be one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}"),
+        (cfg.objective != "nac-moco" or cfg.moco_queue >= 2 * cfg.batch_size, "moco_queue",
+         f"must be >= 2 x the batch size ({2 * cfg.batch_size}), got {cfg.moco_queue}"),
+        (0.0 <= cfg.moco_momentum <= 1.0, "moco_momentum", f"must be in [0, 1], got {cfg.moco_momentum}"),
+        (cfg.moco_l2 >= 0 and math.isfinite(cfg.moco_l2), "moco_l2", f"must be >= 0, got {cfg.moco_l2}"),
+        (cfg.crop >= 8, "crop", f"must be >= 8, got {cfg.crop}"),
+        (cfg.workers >= 0, "workers", f"must be >= 0, got {cfg.workers}"),
+        (cfg.moco_kappa in MOCO_KAPPA, "moco_kappa", f"must be one of {', '.join(MOCO_KAPPA)}, got {cfg.moco_kappa!r}"),
+        (cfg.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
+        (cfg.forward in FORWARDS, "forward", f"must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
+        (cfg.momentum >= 0 and math.isfinite(cfg.momentum), "momentum", f"must be >= 0, got {cfg.momentum}"),
+        (cfg.bits >= 1, "bits", f"must be >= 1, got {cfg.bits}"),
+        (0.0 < cfg.p < 0.5, "p", f"must be in (0, 0.5), got {cfg.p}"),
+        (cfg.temperature > 0, "temperature", f"must be > 0, got {cfg.temperature}"),
+        (cfg.epochs >= 1, "epochs", f"must be >= 1, got {cfg.epochs}"),
+        (cfg.batch_size >= 2, "batch_size", f"must be >= 2, got {cfg.batch_size}"),
+        (cfg.lr > 0 and math.isfinite(cfg.lr), "lr", f"must be a positive number, got {cfg.lr}"),
+        (cfg.weight_decay >= 0, "weight_decay", f"must be >= 0, got {cfg.weight_decay}"),
+        (0 <= cfg.warmup_epochs < math.inf, "warmup_epochs", f"must be a finite number >= 0, got {cfg.warmup_epochs}"),
+        (cfg.augment == "auto" or cfg.augment in RECIPES, "augment", f"must be auto or one of {', '.join(RECIPES)}, got {cfg.augment!r}"),
+        (cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), "device", f"must be auto, cpu or cuda[:N], got {cfg.device!r}"),
+        (cfg.eval_every >= 0, "eval_every", f"must be >= 0, got {cfg.eval_every}"),
+        (cfg.ckpt_every >= 0, "ckpt_every", f"must be >= 0, got {cfg.ckpt_every}"),
+        (cfg.log_every >= 1, "log_every", f"must be >= 1, got {cfg.log_every}"),
+        (cfg.stop_after_epochs is None or cfg.stop_after_epochs >= 1, "stop_after_epochs", f"must be >= 1, got {cfg.stop_after_epochs}"),
+        (cfg.threads is None or cfg.threads >= 1, "threads", f"must be >= 1, got {cfg.threads}"),
+        (all(h >= 1 for h in cfg.hidden) and len(cfg.hidden) >= 1, "hidden", f"widths must be >= 1, got {cfg.hidden}"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise OptionError(message)
+    for ok, option, message in checks:
+        require(ok, option, message)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise OptionError(f"--device {cfg.device}: CUDA is not available on this machine; use --device cpu")

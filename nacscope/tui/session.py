@@ -9,16 +9,14 @@ briefly reopen the file read-write to cache their results.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import OrderedDict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from nacscope.codes.format import CodeSet, LayerInfo, partial_path
-from nacscope.errors import CodeSetError
+from nacscope.errors import CodeSetError, quiet_library_warnings
 from nacscope.progress import Progress
 
 
@@ -291,7 +289,7 @@ class Session:
 
         if progress:
             progress(0, 3, "loading the network and the two inputs")
-        with _quiet_library_warnings():
+        with quiet_library_warnings():
             model, x = self._network_and_inputs([a, b])
             sites = self._sites(model, x, layer)
             exact = count_regions_exact(model, x[:1], x[1:2], sites=sites, progress=progress)
@@ -314,7 +312,7 @@ class Session:
         from nacscope.analysis.partition import exact_plane_partition
         from nacscope.analysis.partition_plot import edge_raster
 
-        with _quiet_library_warnings():
+        with quiet_library_warnings():
             if progress:
                 progress(0, 0, "loading the network and the three inputs")
             model, x = self._network_and_inputs([a, b, c])
@@ -329,16 +327,6 @@ class Session:
             image[i, j] = (255, 0, 0)
         return {"regions": res.n_faces, "method": "exact", "vertices": res.n_vertices, "edges": res.n_edges,
                 "sites": len(sites), "anchor_regions": [int(r) for r in res.anchor_faces], "image": image}
-
-
-@contextmanager
-def _quiet_library_warnings() -> Iterator[None]:
-    """Library deprecation notes and torch's UserWarnings would scribble over the TUI: filtered, narrowly."""
-    with warnings.catch_warnings():
-        for category in (DeprecationWarning, FutureWarning):
-            warnings.simplefilter("ignore", category)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch(\.|$)")
-        yield
 
 
 def _open(path: str | Path) -> CodeSet:

@@ -230,8 +230,8 @@ def test_regions_exact_plane_bounds_grid_and_draws_polygons(tmp_path, mlp_ckpt):
     "args, fragment",
     [
         (["--dataset", "digits"], "CHECKPOINT"),
-        (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--plane-method", "hex"], "plane method"),
-        (["--random-init", "--dataset", "digits"], "--arch and --bits"),
+        (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--plane-method", "hex"], "--plane-method"),
+        (["--random-init", "--dataset", "digits"], "--random-init without a checkpoint needs an arch and bits"),
         (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--pairs", "-1"], "--pairs"),
         (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--resolution", "1"], "--resolution"),
         (["--random-init", "--arch", "mlp", "--bits", "8", "--dataset", "digits", "--margin", "-1"], "--margin"),
