@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from nacscope._files import check_output
+from nacscope._files import check_output, dataset_path
 from nacscope.cli._common import console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt
@@ -63,7 +63,7 @@ def regions_cmd(
     if margin < 0:
         raise OptionError(f"--margin must be >= 0, got {margin}")
     if plot is not None:
-        check_output(plot, force=force)
+        check_output(plot, force=force, inputs=[*checkpoints, data_root], sealed=[dataset_path(dataset)])
     if pairs == 0 and resolution == 0:
         raise OptionError("nothing to do: --pairs 0 and --resolution 0")
     data = load_data(dataset, split, data_root)
