@@ -42,7 +42,8 @@ def refuse_inputs(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | 
                   sealed: Iterable[str | os.PathLike | None] = (), error: type[NacscopeError] = OptionError) -> None:
     """Refuse, in one line, an output ``path`` that is one of ``inputs`` or ``sealed`` or contains one,
     or that lies inside a ``sealed`` folder (an input folder whose contents must not change, such as
-    an image folder read as a dataset). Symlinks are resolved; None entries are skipped.
+    an image folder read as a dataset) or "inside" an input file. Symlinks are resolved; None entries
+    are skipped.
 
     Raises:
         error: naming the output and the input.
@@ -55,8 +56,8 @@ def refuse_inputs(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | 
             raise error(f"output {p} is the input {inp}; choose another output name")
         if rel == "contains":
             raise error(f"output folder {p} contains the input {inp}; choose another output folder")
-        if rel == "inside" and closed:
-            raise error(f"output {p} lies inside the input folder {inp}; write it elsewhere")
+        if rel == "inside" and (closed or not Path(inp).is_dir()):  # under a sealed folder, or "under" a file
+            raise error(f"output {p} lies inside the input {inp}; write it elsewhere")
 
 
 def check_output(path: str | os.PathLike, *, force: bool = False,
@@ -88,9 +89,15 @@ def check_output(path: str | os.PathLike, *, force: bool = False,
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise error(f"output directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not writable_dir(parent):
         raise error(f"output directory {parent} is not writable")
     return p
+
+
+def writable_dir(folder: str | os.PathLike) -> bool:
+    """Whether this process may create files in ``folder`` (its effective ids, where the OS tells)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
 
 
 def dataset_path(name: str | None) -> Path | None:
@@ -117,7 +124,7 @@ def create_exclusive(path: str | os.PathLike) -> Path:
 
 def output_error(exc: OSError, path: str | os.PathLike | None = None) -> str:
     """One line for an OSError met while writing: the path and the reason (``read-only file system``...)."""
-    where = exc.filename or path or "output"
+    where = exc.filename2 or exc.filename or path or "output"  # os.replace(tmp, dst): dst
     reason = exc.strerror or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return f"cannot write {where}: {reason}"
 

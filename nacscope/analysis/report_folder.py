@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from nacscope._files import atomic_write, refuse_inputs
+from nacscope._files import atomic_write, refuse_inputs, writable_dir
 from nacscope.errors import OptionError
 
 #: The manifest: ``{"format": "nacscope.report", "files": [name, ...]}``, the files the last report wrote.
@@ -60,7 +60,7 @@ class ReportFolder:
             parent = Path(os.path.abspath(self.out)).parent
             if not parent.is_dir():
                 raise OptionError(f"output directory {parent} does not exist")
-            if not os.access(parent, os.W_OK | os.X_OK):
+            if not writable_dir(parent):
                 raise OptionError(f"output directory {parent} is not writable")
         self.staging: Path | None = None
 
@@ -70,7 +70,7 @@ class ReportFolder:
             raise OptionError(f"output {out} exists and is not a folder")
         if not force and any(out.iterdir()):
             raise OptionError(f"{out} exists; use --force to replace the report in it (other files are kept)")
-        if not os.access(out, os.W_OK | os.X_OK):
+        if not writable_dir(out):
             raise OptionError(f"output directory {out} is not writable")
         self.old = read_manifest(out)
         for name in (*REPORT_FILES, MANIFEST):

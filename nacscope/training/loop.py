@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -186,12 +187,12 @@ def train(
             raise OptionError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {run_dir} has already done")
         if cfg.epochs == done and not mid:
             return TrainResult(run_dir, done, ckpt_state["step"], None, 0.0, {}, already_finished=True)
-    elif (run_dir / "last.pt").exists() and not force:
-        raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
-    elif run_dir.exists() and not run_dir.is_dir():
-        raise OptionError(f"--out {run_dir} exists and is not a folder")
     # the run folder must not be, or hold, the data it trains on (nor lie inside an image folder read as data)
     refuse_inputs(run_dir, [cfg.root], sealed=[dataset_path(cfg.dataset)])
+    if not resume and (run_dir / "last.pt").exists() and not force:
+        raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
+    if not resume and os.path.lexists(run_dir) and not run_dir.is_dir():
+        raise OptionError(f"--out {run_dir} exists and is not a folder")
     validate(cfg)
 
     dist_info = DistInfo(cfg.device)
