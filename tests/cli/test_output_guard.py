@@ -203,3 +203,53 @@ def test_folder_output_that_is_not_a_folder_is_refused(command, kind, world):
     else:
         out = world / "labels.npy"
     assert_refused(FOLDER_OUTPUTS[command](world, out), world, "not a folder")
+
+
+# -- a symlink planted at a temporary name is replaced, never written through ---------------------------
+#: command -> (args writing OUT, the temporary names planted as symlinks, relative to OUT's folder or OUT)
+PARTIAL_CASES: dict[str, tuple[Callable[[Path, Path], list], Callable[[Path], list[Path]]]] = {
+    "export": (lambda w, out: ["export", w / "codes.h5", "--layer", "fc1", "-o", out],
+               lambda out: [partial_path(out)]),
+    "import-codes": (lambda w, out: ["import-codes", w / "codes.npy", "--labels", w / "labels.npy", "-o", out],
+                     lambda out: [partial_path(out)]),
+    "dump": (lambda w, out: ["dump", w / "mlp.pt", "--dataset", "digits", "-o", out, "--thumbnails", "0"],
+             lambda out: [partial_path(out)]),
+    "compare": (lambda w, out: ["compare", w / "codes.h5", w / "box.png" / "c.h5", "--layer", "fc1", "--plot", out,
+                                "--json"],
+                lambda out: [partial_path(out)]),
+    "regions": (lambda w, out: ["regions", w / "mlp.pt", "--dataset", "digits", "--pairs", "1", "--dense", "0",
+                                "--plane-method", "grid", "--resolution", "8", "--plot", out, "--json"],
+                lambda out: [partial_path(out)]),
+    "probe": (lambda w, out: ["probe", w / "mlp.pt", "--dataset", "digits", "--protocol", "fast", "-o", out, "-q"],
+              lambda out: [partial_path(out)]),
+    "train": (lambda w, out: ["train", "--dataset", "digits", "--epochs", "1", "--ckpt-every", "1", "--batch-size",
+                              "256", "--no-baseline", "-q", "-o", out],
+              lambda out: [partial_path(out / n) for n in ("last.pt", "config.json", "epoch_0001.pt")]),
+    "report": (lambda w, out: ["report", w / "codes.h5", "-o", out, "--layer", "fc1", "--no-umap", "--no-plane",
+                               "--force"],
+               lambda out: [partial_path(out / ".nacscope-report.json")]),
+}
+OUT_NAMES = {"export": "e.npz", "import-codes": "i.h5", "dump": "dd.h5", "compare": "c.png", "regions": "r.png",
+             "probe": "p.json", "train": "run", "report": "rep"}
+
+
+@pytest.mark.parametrize("command", sorted(PARTIAL_CASES))
+def test_symlink_at_the_temporary_name_is_not_written_through(command, world, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious bytes\n" * 100)
+    digest = hashlib.sha256(victim.read_bytes()).hexdigest()
+    args, planted = PARTIAL_CASES[command]
+    out = world / OUT_NAMES[command]
+    if command in ("train", "report"):
+        out.mkdir()
+    links = planted(out)
+    for link in links:
+        link.symlink_to(victim)
+    r = invoke(*args(world, out))
+    assert r.exit_code == 0, r.output
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == digest
+    assert not [p for p in links if os.path.lexists(p)]  # removed, not left behind
+    written = [out / "last.pt", out / "config.json", out / "epoch_0001.pt"] if command == "train" else (
+        [out / ".nacscope-report.json", out / "summary.md"] if command == "report" else [out])
+    for p in written:
+        assert p.is_file() and not p.is_symlink(), p
