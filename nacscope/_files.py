@@ -20,8 +20,9 @@ def partial_path(path: str | os.PathLike) -> Path:
     return p.with_name(p.name + PARTIAL_SUFFIX)
 
 
-def _same_or_inside(out: Path, inp: Path) -> str | None:
-    """``"is"`` if ``out`` and ``inp`` are one file, ``"contains"`` if ``inp`` lies under folder ``out``."""
+def _relation(out: Path, inp: Path) -> str | None:
+    """How ``out`` lies to ``inp``: ``"is"`` (one file), ``"contains"`` (``inp`` under folder ``out``),
+    ``"inside"`` (``out`` under folder ``inp``), or None."""
     try:
         if out.exists() and inp.exists() and os.path.samefile(out, inp):
             return "is"
@@ -32,16 +33,41 @@ def _same_or_inside(out: Path, inp: Path) -> str | None:
         return "is"
     if o in i.parents:
         return "contains"
+    if i in o.parents:
+        return "inside"
     return None
+
+
+def refuse_inputs(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (), *,
+                  sealed: Iterable[str | os.PathLike | None] = (), error: type[NacscopeError] = OptionError) -> None:
+    """Refuse, in one line, an output ``path`` that is one of ``inputs`` or ``sealed`` or contains one,
+    or that lies inside a ``sealed`` folder (an input folder whose contents must not change, such as
+    an image folder read as a dataset) or "inside" an input file. Symlinks are resolved; None entries
+    are skipped.
+
+    Raises:
+        error: naming the output and the input.
+    """
+    p = Path(path)
+    sealed = [s for s in sealed if s is not None]
+    for inp, closed in [*((i, False) for i in inputs if i is not None), *((s, True) for s in sealed)]:
+        rel = _relation(p, Path(inp))
+        if rel == "is":
+            raise error(f"output {p} is the input {inp}; choose another output name")
+        if rel == "contains":
+            raise error(f"output folder {p} contains the input {inp}; choose another output folder")
+        if rel == "inside" and (closed or not Path(inp).is_dir()):  # under a sealed folder, or "under" a file
+            raise error(f"output {p} lies inside the input {inp}; write it elsewhere")
 
 
 def check_output(path: str | os.PathLike, *, force: bool = False,
                  error: type[NacscopeError] = OptionError, inputs: Iterable[str | os.PathLike | None] = (),
-                 folder: bool = False) -> Path:
+                 sealed: Iterable[str | os.PathLike | None] = (), folder: bool = False) -> Path:
     """The one guard every command runs on each output path before any work.
 
     Refuses, in one line: an output that is (or, for a ``folder`` output, contains) one of the
-    command's ``inputs``; an existing output that is not a regular file (a device, a folder where a
+    command's ``inputs`` or ``sealed`` input folders, or lies inside a ``sealed`` folder (see
+    :func:`refuse_inputs`); an existing output that is not a regular file (a device, a folder where a
     file is expected, a file where a folder is expected); an existing output without ``force``; a
     missing or unwritable parent folder.
 
@@ -49,14 +75,7 @@ def check_output(path: str | os.PathLike, *, force: bool = False,
         error: one line saying which, and what to do.
     """
     p = Path(path)
-    for inp in inputs:
-        if inp is None:
-            continue
-        rel = _same_or_inside(p, Path(inp))
-        if rel == "is":
-            raise error(f"output {p} is the input {inp}; choose another output name")
-        if rel == "contains":
-            raise error(f"output folder {p} contains the input {inp}; choose another output folder")
+    refuse_inputs(p, inputs, sealed=sealed, error=error)
     if os.path.lexists(p):
         if folder:
             if p.is_symlink() or not p.is_dir():
@@ -70,9 +89,24 @@ def check_output(path: str | os.PathLike, *, force: bool = False,
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise error(f"output directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not writable_dir(parent):
         raise error(f"output directory {parent} is not writable")
     return p
+
+
+def writable_dir(folder: str | os.PathLike) -> bool:
+    """Whether this process may create files in ``folder`` (its effective ids, where the OS tells)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
+
+
+def dataset_path(name: str | None) -> Path | None:
+    """The file or folder a dataset name reads (``D.npz``, ``D.h5``, ``folder:PATH``); None for built-ins."""
+    if not name:
+        return None
+    if name.startswith("folder:"):
+        return Path(name[len("folder:"):]).expanduser()
+    return Path(name).expanduser() if name.endswith((".npz", ".h5", ".hdf5")) else None
 
 
 def create_exclusive(path: str | os.PathLike) -> Path:
@@ -90,7 +124,7 @@ def create_exclusive(path: str | os.PathLike) -> Path:
 
 def output_error(exc: OSError, path: str | os.PathLike | None = None) -> str:
     """One line for an OSError met while writing: the path and the reason (``read-only file system``...)."""
-    where = exc.filename or path or "output"
+    where = exc.filename2 or exc.filename or path or "output"  # os.replace(tmp, dst): dst
     reason = exc.strerror or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return f"cannot write {where}: {reason}"
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from nacscope._files import atomic_write, check_output
 from nacscope.codes.format import CodeSet, unpack_bits
+from nacscope.codes.inputs import codeset_files
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.progress import Progress
 
@@ -178,7 +179,7 @@ def export_codes(
         name = choose_layer(cs, layer)
         selected = _select_rows(cs, rows)
         paths = output_paths(out, fmt, cs)
-        _check_outputs(paths.values(), force)
+        _check_outputs(paths.values(), force, codeset_files(codeset))
         src = _Rows(cs, name, selected)
         if src.n == 0:
             raise OptionError(f"no {rows} rows to export in {cs.path.name}")
@@ -201,9 +202,10 @@ def _select_rows(cs: CodeSet, rows: str) -> np.ndarray | None:
     return np.flatnonzero(mask if rows == "query" else ~mask)
 
 
-def _check_outputs(paths: Sequence[Path], force: bool) -> None:
+def _check_outputs(paths: Sequence[Path], force: bool, inputs: Sequence[Path]) -> None:
+    """Every output refused before any work if it is an input (the code set or its sidecar) or unsafe."""
     for p in paths:
-        check_output(p, force=force)
+        check_output(p, force=force, inputs=inputs)
 
 
 def _codes_block(block: np.ndarray, units: int, packed: bool) -> np.ndarray:

@@ -213,7 +213,7 @@ def probe_checkpoint(
     import json
     from pathlib import Path  # noqa: F811  (also the annotation's)
 
-    from nacscope._files import atomic_write, check_output, file_sha256
+    from nacscope._files import atomic_write, check_output, dataset_path, file_sha256
     from nacscope.data import load_dataset
     from nacscope.nets import load_checkpoint
     from nacscope.nets.checkpoint import resolve_checkpoint_path
@@ -221,7 +221,7 @@ def probe_checkpoint(
     ckpt = resolve_checkpoint_path(checkpoint)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     out = Path(out) if out is not None else ckpt.parent / f"linear-eval-{protocol}-{safe}.json"
-    check_output(out, force=force)
+    check_output(out, force=force, inputs=[ckpt, root], sealed=[dataset_path(dataset)])
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model, meta = load_checkpoint(ckpt)

@@ -7,15 +7,15 @@ layer, coloured by label), ``plane.png`` (the input plane through three samples 
 regions, when the file's network and dataset are available). Everything drawn comes from :func:`nacscope.analysis.analyze_codeset` and
 the cache, so the report, the JSON and the TUI agree.
 
-The directory is written under a temporary name and renamed when complete; an existing one is
-replaced only with ``force`` and only after the new report is complete.
+A new directory is written under a temporary name and renamed when complete. Into an existing one
+(only with ``force``, and only after the new report is complete) just the report's own files are moved:
+the manifest ``.nacscope-report.json`` lists them, and nothing else in the folder is replaced or removed
+(:mod:`nacscope.analysis.report_folder`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -142,17 +142,20 @@ def fig_compare(res: dict, path: Path) -> str:
     return _save(fig, path)
 
 
-def check_png_output(out: str | os.PathLike, *, force: bool = False) -> Path:
-    """Refuse a bad output path for a PNG before any work: wrong suffix, existing file, missing folder."""
+def check_png_output(out: str | os.PathLike, *, force: bool = False, inputs: Sequence[str | os.PathLike] = ()) -> Path:
+    """Refuse a bad output path for a PNG before any work: wrong suffix, an input (see
+    :func:`nacscope._files.check_output`), existing file, missing folder."""
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise OptionError(f"the plot is a PNG file: name it *.png, not {out.name}")
-    return check_output(out, force=force)
+    return check_output(out, force=force, inputs=inputs)
 
 
 def write_compare_plot(res: dict, out: str | os.PathLike, *, force: bool = False) -> Path:
     """Draw :func:`fig_compare` into ``out`` (PNG), written under a temporary name and renamed."""
-    out = check_png_output(out, force=force)
+    from nacscope.codes.inputs import codeset_files
+
+    out = check_png_output(out, force=force, inputs=codeset_files(res["files"]))
     fig_compare(res, out)  # saved by save_png: under a partial name, then renamed
     return out
 
@@ -274,15 +277,10 @@ def write_report(
     classes) the figure is skipped with a line in ``summary.md`` saying why.
     """
     from nacscope.analysis.engine import analyze_codeset, analyze_layer, analyze_retrieval, check_layers
+    from nacscope.analysis.report_folder import ReportFolder
+    from nacscope.codes.inputs import codeset_files
 
-    out = Path(out_dir)
-    if out.exists() and not force:
-        raise OptionError(f"{out} exists; use --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise OptionError(f"{out} exists and is not a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OptionError(f"output directory {parent} does not exist")
+    folder = ReportFolder(out_dir, force=force, inputs=codeset_files(cs.path))
     names = check_layers(cs, layers)
     if umap_layer is not None:
         check_layers(cs, [umap_layer])
@@ -299,7 +297,7 @@ def write_report(
             raise OptionError(f"{cs.path.name} records no {' and no '.join(missing)}: the plane partition needs the "
                               "network and inputs it was dumped from (use --no-plane)")
     result = analyze_codeset(cs, names, use_cache=use_cache, progress=progress)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    tmp = folder.stage()
     try:
         figures = [fig_regions(result, tmp / "regions.png"), fig_collisions(result, tmp / "collisions.png")]
         rates = {n: analyze_layer(cs, n, use_cache=use_cache)[1]["rates"] for n in names}
@@ -337,14 +335,7 @@ def write_report(
                     raise
                 plane_info = f"Plane partition skipped: {exc}"
         (tmp / "summary.md").write_text(_markdown(result, figures, umap_info, plane_info))
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        return folder.commit([*figures, "summary.md"])
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        folder.discard()
         raise
-    return sorted(out.iterdir())

@@ -42,5 +42,5 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m nacscope``: messages say ``nacscope`` either way)."""
+    app(prog_name="nacscope")

@@ -43,7 +43,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def one_line_errors(func: F) -> F:
-    """Turn library errors, missing files and Ctrl-C into a one-line message and exit != 0."""
+    """Turn library errors, OS errors (a missing file, a read-only folder, a full disk...) and Ctrl-C
+    into a one-line message and exit != 0. An OS error names the path and the reason."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -58,6 +59,10 @@ def one_line_errors(func: F) -> F:
             raise fail(f"file not found: {exc.filename or exc}") from None
         except PermissionError as exc:
             raise fail(f"permission denied: {exc.filename or exc}") from None
+        except OSError as exc:  # read-only file system, no space left, is a directory, h5py's errors...
+            from nacscope._files import output_error
+
+            raise fail(output_error(exc, exc.filename)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", code=130) from None
 

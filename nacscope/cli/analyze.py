@@ -145,8 +145,9 @@ def compare(
     _check_nn_rows(nn_rows)
     if plot is not None:
         from nacscope.analysis.report import check_png_output
+        from nacscope.codes.inputs import codeset_files
 
-        check_png_output(plot, force=force)
+        check_png_output(plot, force=force, inputs=codeset_files(files))
     with _progress() as progress:
         res = compare_codesets([str(f) for f in files], layer, rank=rank, use_cache=not no_cache, progress=progress,
                                nn_rows=nn_rows)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nacscope._files import check_output
+from nacscope._files import check_output, dataset_path
 from nacscope.cli._common import PlaneMethod, Split, console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.cli.dump import ArchOpt, BitsOpt, SeedOpt
@@ -47,7 +47,7 @@ def regions_cmd(
         raise OptionError("give one or more CHECKPOINTs and/or --random-init")
     check_settings(pairs=pairs, dense=dense, resolution=resolution, margin=margin, max_steps=max_steps)
     if plot is not None:
-        check_output(plot, force=force)
+        check_output(plot, force=force, inputs=[*(checkpoints or []), data_root], sealed=[dataset_path(dataset)])
     data = load_data(dataset, split, data_root)
     models = region_models(checkpoints or [], data, random_init=random_init, arch=arch, bits=bits, seed=seed)
     with quiet_library_warnings(), progress_bar(not as_json, unit="faces" if plane_method == "exact" else "") as progress:

@@ -9,9 +9,9 @@ from typing import Mapping
 
 import numpy as np
 
-from nacscope._files import file_sha256
+from nacscope._files import check_output, file_sha256
 from nacscope.codes.format import CodeSetWriter, LayerSpec, check_name
-from nacscope.errors import DataError
+from nacscope.errors import CodeSetError, DataError
 from nacscope.progress import Progress
 
 #: Rows converted and written per block (bounds memory for memory-mapped ``.npy`` input).
@@ -99,6 +99,7 @@ def import_codes(
         progress: :data:`nacscope.progress.Progress`, ``(rows_done, rows_total, "importing rows")`` after each block.
     """
     codes_path = Path(codes_path)
+    check_output(out, force=force, error=CodeSetError, inputs=[codes_path, labels_path, query_mask_path])
     arrays = load_array_file(codes_path, "codes")
     if "" in arrays:
         arrays = {check_name(layer): arrays[""]}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Optional, Sequence
 
-from nacscope._files import check_output
+from nacscope._files import check_output, dataset_path
 from nacscope.codes.study import input_shape, load_data, load_source, normalizer, trace_sites
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
@@ -58,13 +58,6 @@ class DumpRequest:
             raise OptionError(f"must be >= 0, got {self.thumbnails}", option="thumbnails")
 
 
-def _dataset_file(name: str) -> Optional[Path]:
-    """The file or folder a dataset name points at (``D.npz``, ``D.h5``, ``folder:PATH``), if any."""
-    if name.startswith("folder:"):
-        return Path(name[len("folder:"):])
-    return Path(name) if name.endswith((".npz", ".h5", ".hdf5")) else None
-
-
 def _attrs(req: DumpRequest, meta: dict, norm_attrs: dict) -> dict[str, Any]:
     """The code set's provenance attributes."""
     attrs: dict[str, Any] = {
@@ -106,7 +99,7 @@ def run_dump(req: DumpRequest, progress_for: ProgressFactory, warn: Callable[[st
     from nacscope.distributed import DistInfo, pick_device
 
     req.validate()
-    check_output(req.out, force=req.force, inputs=[req.checkpoint, req.data_root, _dataset_file(req.dataset)])
+    check_output(req.out, force=req.force, inputs=[req.checkpoint, req.data_root], sealed=[dataset_path(req.dataset)])
     data = load_data(req.dataset, req.split, req.data_root)
     if len(data) == 0:
         raise OptionError(f"dataset {req.dataset!r} split {req.split!r} has no samples")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from nacscope._files import atomic_write, dataset_path, refuse_inputs
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
 from nacscope.optim import make_optimizer
 from nacscope.train_options import (
@@ -99,8 +101,6 @@ class _Metrics:
 
 def _truncate_metrics(path: Path, upto_step: int) -> None:
     """Keep the records of ``metrics.jsonl`` with ``step <= upto_step`` (and drop a torn last line), atomically."""
-    from nacscope._files import atomic_write
-
     kept = []
     for line in path.read_text().splitlines():
         try:
@@ -187,9 +187,11 @@ def train(
             raise OptionError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {run_dir} has already done")
         if cfg.epochs == done and not mid:
             return TrainResult(run_dir, done, ckpt_state["step"], None, 0.0, {}, already_finished=True)
-    elif (run_dir / "last.pt").exists() and not force:
+    # the run folder must not be, or hold, the data it trains on (nor lie inside an image folder read as data)
+    refuse_inputs(run_dir, [cfg.root], sealed=[dataset_path(cfg.dataset)])
+    if not resume and (run_dir / "last.pt").exists() and not force:
         raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
-    elif run_dir.exists() and not run_dir.is_dir():
+    if not resume and os.path.lexists(run_dir) and not run_dir.is_dir():
         raise OptionError(f"--out {run_dir} exists and is not a folder")
     validate(cfg)
 
@@ -295,7 +297,8 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     main = dist_info.main
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        with atomic_write(run_dir / "config.json") as tmp:
+            tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     metrics = _Metrics(run_dir, main, append=ckpt_state is not None, upto_step=step)
     if ckpt_state is not None and main and on_log:
         on_log({"resumed": True, "epoch": epoch + 1, "step": step})  # epoch numbered as in metrics.jsonl
