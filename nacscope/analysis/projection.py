@@ -34,21 +34,25 @@ def projection_name(layer: str | None = None, features: str | None = None) -> st
 
 def umap_embed(x: np.ndarray, *, packed: bool, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
     """(N, 2) float32 UMAP embedding of packed bits (Hamming) or float features (Euclidean)."""
-    import umap
-
     n = len(x)
     if n < 3:
         raise OptionError(f"UMAP needs at least 3 samples, got {n}")
     if n_neighbors < 2:
-        raise OptionError(f"n_neighbors must be >= 2, got {n_neighbors}")
+        raise OptionError(f"must be >= 2, got {n_neighbors}", option="n_neighbors")
     x = np.ascontiguousarray(x, dtype=np.uint8 if packed else np.float32)
     unique = len(np.unique(x, axis=0)) < n if packed else False
-    reducer = umap.UMAP(
-        n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist, metric="bit_hamming" if packed else "euclidean",
-        init="random", random_state=seed, unique=unique, n_jobs=1,
-    )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # umap warns that a random_state disables parallelism
+        # umap's notes (a random_state disables parallelism, no TensorFlow, no inverse transform for
+        # bit_hamming) and numba/sklearn deprecations: not the user's business
+        warnings.filterwarnings("ignore", message=r".*(random_state|n_jobs|gradient function|Tensorflow).*")
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", category)
+        import umap
+
+        reducer = umap.UMAP(
+            n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
+            metric="bit_hamming" if packed else "euclidean", init="random", random_state=seed, unique=unique, n_jobs=1,
+        )
         return np.asarray(reducer.fit_transform(x), dtype=np.float32)
 
 
