@@ -37,7 +37,7 @@ def make_data(n: int, bits: int, dup: float, seed: int = 0) -> np.ndarray:
 def child(case: str, a) -> None:
     packed = make_data(a.n, a.bits, a.dup)
     if case == "nacscope":
-        from nacscope.analysis.regions import distinct_patterns
+        from nacscope.analysis.patterns import distinct_patterns
 
         report(lambda: distinct_patterns(packed), lambda d: {"distinct": int(d)})
     elif case == "np-unique-void":

@@ -54,7 +54,7 @@ def child(case: str, a) -> None:
     packed, labels = make_codes(a.rows, a.bits)
     qrows = np.sort(np.random.default_rng(1).choice(a.rows, a.queries, replace=False))
     if case == "distinct":
-        from nacscope.analysis.regions import distinct_patterns
+        from nacscope.analysis.patterns import distinct_patterns
 
         report(lambda: distinct_patterns(packed), lambda p: {"distinct": p})
     elif case == "collisions":

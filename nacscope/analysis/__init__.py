@@ -25,7 +25,7 @@ _MODULES = {
     "nacscope.analysis.hamming": ("hamming_distances",),
     "nacscope.analysis.probes": ("knn_code_probe", "linear_probe", "logistic_code_probe"),
     "nacscope.analysis.projection": ("trustworthiness", "umap_projection"),
-    "nacscope.analysis.regions": ("cumulative_distinct", "distinct_patterns", "region_sizes"),
+    "nacscope.analysis.patterns": ("cumulative_distinct", "distinct_patterns", "region_sizes"),
     "nacscope.analysis.retrieval": ("RetrievalResult", "average_precision_per_query", "hamming_topk", "knn_accuracy",
                                     "mean_average_precision", "neighbours", "pr_curve", "precision_at_k",
                                     "precision_within_radius", "retrieval_metrics"),

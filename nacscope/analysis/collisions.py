@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from nacscope.analysis.hamming import hamming_distances
-from nacscope.analysis.regions import region_sizes
+from nacscope.analysis.patterns import region_sizes
 from nacscope.progress import Progress
 
 _BLOCK_PAIRS = 1 << 22

@@ -22,7 +22,7 @@ import numpy as np
 from nacscope.analysis.bits import bit_health, bit_health_summary
 from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
 from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_histogram
-from nacscope.analysis.regions import cumulative_distinct, region_stats
+from nacscope.analysis.patterns import cumulative_distinct, region_stats
 from nacscope.analysis.retrieval import RANKS
 from nacscope.analysis import scale
 from nacscope.analysis.scale import nn_row_count, subset_retrieval
@@ -173,7 +173,7 @@ def analyze_cumulative(
     cs: "CodeSet", layers: Sequence[str], *, use_cache: bool = True, progress: Progress | None = None,
     group_of: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict]:
-    """The ``cumulative`` block of the JSON: :func:`~nacscope.analysis.regions.cumulative_distinct`, cached.
+    """The ``cumulative`` block of the JSON: :func:`~nacscope.analysis.patterns.cumulative_distinct`, cached.
 
     Computed (and cached once) for every layer of the file, reported for ``layers``. ``group_of``
     (per-layer pattern ids, e.g. from :func:`analyze_layer`) avoids grouping those bits again.

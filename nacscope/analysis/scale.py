@@ -1,6 +1,6 @@
 """Analyses of millions of codes: query subsets that bound the work of all-pairs statistics.
 
-Distinct patterns and collisions are exact at any size (:mod:`nacscope.analysis.regions` sorts
+Distinct patterns and collisions are exact at any size (:mod:`nacscope.analysis.patterns` sorts
 64-bit row hashes, checks every row against its group's first row, and sorts the rows themselves
 if two different rows ever share a hash); their memory is a few (N,) int64 arrays.
 

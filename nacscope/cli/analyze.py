@@ -139,7 +139,7 @@ def compare(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw distinct patterns and mAP per file into this PNG.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --plot file.")] = False,
 ) -> None:
-    """The same metrics for several code sets side by side (distinct regions, collisions, retrieval)."""
+    """The same metrics for several code sets side by side (distinct patterns, collisions, retrieval)."""
     from nacscope.analysis import compare_codesets
 
     _check_nn_rows(nn_rows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nacscope.analysis import regions, scale
+from nacscope.analysis import patterns as regions, scale
 from nacscope.analysis.collisions import collision_groups
 from nacscope.analysis.engine import analyze_codeset, analyze_layer, analyze_retrieval
 from nacscope.analysis.retrieval import codeset_retrieval

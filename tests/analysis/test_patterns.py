@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nacscope.analysis import regions as rg
+from nacscope.analysis import patterns as rg
 from nacscope.codes.format import CodeSet, pack_bits
 
 
