@@ -133,9 +133,10 @@ def test_moco_resume_is_bit_exact(tmp_path):
 
 
 def test_moco_options_are_validated_and_preset_exists():
-    with pytest.raises(OptionError, match="moco-queue"):
+    with pytest.raises(OptionError, match="moco_queue must be >= 2 x the batch size") as info:
         validate(TrainConfig(objective="nac-moco", batch_size=128, moco_queue=100))
-    with pytest.raises(OptionError, match="moco-kappa"):
+    assert info.value.for_cli().startswith("--moco-queue must be")  # the library's name, the CLI's flag
+    with pytest.raises(OptionError, match="moco_kappa"):
         validate(TrainConfig(objective="nac-moco", moco_kappa="times"))
     cfg = apply_preset("paper-imagenet", {"bits": 64})
     assert (cfg.objective, cfg.arch, cfg.bits, cfg.moco_kappa, cfg.forward) == ("nac-moco", "resnet50", 64, "divide", "per-view")

@@ -11,9 +11,10 @@ Steps (each one reused when its result is already in the output folder):
 4. analyse each code set (:func:`nacscope.analysis.analyze_codeset`, probes included; cached in the
    files), and write ``comparison.json``, ``comparison.md`` and ``comparison.png``.
 
-The comparison answers the paper's claim with numbers: does NAC training put the data into more
-distinct linear regions (activation patterns of the whole network, and distinct codes) and retrieve
-better than SimCLR and a random initialisation?
+The comparison answers the paper's claim with numbers: does NAC training cut input space into more
+linear regions (exact counts along segments between test digits), give more distinct codes, and
+retrieve better than SimCLR and a random initialisation? (The whole network's distinct patterns on
+the 1,797 digits are not shown: every model gives each digit its own, so that count says nothing.)
 """
 
 from nacscope.demo.compare import comparison_figure, comparison_markdown, comparison_rows, format_value, verdict
