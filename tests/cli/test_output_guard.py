@@ -253,3 +253,40 @@ def test_symlink_at_the_temporary_name_is_not_written_through(command, world, tm
         [out / ".nacscope-report.json", out / "summary.md"] if command == "report" else [out])
     for p in written:
         assert p.is_file() and not p.is_symlink(), p
+
+
+# -- report --force touches only its own files -----------------------------------------------------------
+REPORT_ARGS = ("--layer", "fc1", "--no-umap", "--no-plane")
+
+
+def test_report_into_the_current_folder(world, tmp_path, monkeypatch):
+    """``report -o .`` (an existing folder named ``.``) works, and writes only the report's files there."""
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    r = invoke("report", world / "codes.h5", "-o", ".", "--force", *REPORT_ARGS)
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in here.iterdir())
+    assert names == sorted([".nacscope-report.json", "bit_rates.png", "collisions.png", "nn_distance.png",
+                            "notes.txt", "pr_curve.png", "regions.png", "summary.md"])
+    assert (here / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_report_force_replaces_its_files_and_keeps_everything_else(world, tmp_path):
+    out = tmp_path / "rep"
+    r = invoke("report", world / "codes.h5", "-o", out, *REPORT_ARGS)
+    assert r.exit_code == 0, r.output
+    (out / "notes.txt").write_text("mine")
+    shutil.copy(world / "codes.h5", out / "other.h5")  # an unrelated file that is not an input
+    keep = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in ("notes.txt", "other.h5")}
+    old_summary = (out / "summary.md").read_text()
+    r = invoke("report", world / "codes.h5", "-o", out, "--force", "--layer", "fc2", "--no-umap", "--no-plane")
+    assert r.exit_code == 0, r.output
+    assert "| fc2 |" in (out / "summary.md").read_text() and (out / "summary.md").read_text() != old_summary
+    assert {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in keep} == keep
+    # a file of a report's name that no report wrote is refused, and nothing changes
+    (out / "umap.png").write_bytes(b"the user's picture")
+    assert_refused(["report", world / "codes.h5", "-o", out, "--force", *REPORT_ARGS], out, "umap.png",
+                   "not written by nacscope report")
