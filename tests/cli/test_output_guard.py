@@ -7,6 +7,7 @@ cache sidecars, a victim file) bit-identical: the tree is hashed before and afte
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -290,3 +291,56 @@ def test_report_force_replaces_its_files_and_keeps_everything_else(world, tmp_pa
     (out / "umap.png").write_bytes(b"the user's picture")
     assert_refused(["report", world / "codes.h5", "-o", out, "--force", *REPORT_ARGS], out, "umap.png",
                    "not written by nacscope report")
+
+
+# -- read-only output folders ----------------------------------------------------------------------------
+@pytest.fixture()
+def readonly(world, tmp_path):
+    """A folder this process cannot write into: mode 0o555, and as root (whom the mode does not stop)
+    also the immutable attribute (``chattr +i``); skipped where neither restricts."""
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    immutable = False
+    if IS_ROOT and shutil.which("chattr"):
+        immutable = subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode == 0
+    try:
+        if os.access(ro, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            pytest.skip("this process can write into a 0o555 folder (root without chattr +i)")
+        yield ro
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(ro)], check=True)
+        ro.chmod(0o755)
+
+
+READONLY_CASES: dict[str, Callable[[Path, Path], list]] = {
+    "export": lambda w, ro: ["export", w / "codes.h5", "--layer", "fc1", "-o", ro / "x.npz"],
+    "import-codes": lambda w, ro: ["import-codes", w / "codes.npy", "-o", ro / "i.h5"],
+    "dump": lambda w, ro: ["dump", w / "mlp.pt", "--dataset", "digits", "-o", ro / "d.h5"],
+    "train-new-run": lambda w, ro: ["train", "--dataset", "digits", "--epochs", "1", "-q", "-o", ro / "run"],
+    "train-in-readonly-run": lambda w, ro: ["train", "--dataset", "digits", "--epochs", "1", "-q", "-o", ro],
+    "report-new": lambda w, ro: ["report", w / "codes.h5", "-o", ro / "rep", "--no-umap", "--no-plane"],
+    "report-into-readonly": lambda w, ro: ["report", w / "codes.h5", "-o", ro, "--no-umap", "--no-plane"],
+    "compare": lambda w, ro: ["compare", w / "codes.h5", w / "box.png" / "c.h5", "--plot", ro / "c.png"],
+    "regions": lambda w, ro: ["regions", w / "mlp.pt", "--dataset", "digits", "--plot", ro / "r.png"],
+    "probe": lambda w, ro: ["probe", w / "mlp.pt", "--dataset", "digits", "--protocol", "fast", "-o", ro / "p.json"],
+    "demo-new": lambda w, ro: ["demo", "-o", ro / "demo", "--no-tui"],
+    "demo-into-readonly": lambda w, ro: ["demo", "-o", ro, "--no-tui"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(READONLY_CASES))
+def test_readonly_output_folder_is_one_line(case, world, readonly):
+    assert_refused(READONLY_CASES[case](world, readonly), world, str(readonly))
+    assert list(readonly.iterdir()) == []
+
+
+def test_an_os_error_met_while_writing_names_the_path_and_the_reason(world):
+    """No guard foresees this one (a folder where train writes config.json): the write itself fails."""
+    run = world / "run"
+    (run / "config.json").mkdir(parents=True)
+    assert_refused(["train", "--dataset", "digits", "--epochs", "1", "-q", "-o", run], world,
+                   f"cannot write {run / 'config.json'}: {os.strerror(errno.EISDIR)}")
