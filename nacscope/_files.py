@@ -94,6 +94,16 @@ def check_output(path: str | os.PathLike, *, force: bool = False,
     return p
 
 
+def check_folder_writable(folder: str | os.PathLike, error: type[NacscopeError] = OptionError) -> None:
+    """Refuse, before any work, an output folder that could not be written: it (or, if it does not exist
+    yet, the nearest folder above it that does, where it would be created) is not writable."""
+    p = Path(os.path.abspath(folder))
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    if p.is_dir() and not writable_dir(p):
+        raise error(f"output directory {p} is not writable")
+
+
 def writable_dir(folder: str | os.PathLike) -> bool:
     """Whether this process may create files in ``folder`` (its effective ids, where the OS tells)."""
     effective = os.access in os.supports_effective_ids

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nacscope._files import atomic_write, check_output, file_digest, file_sha256, partial_path, save_png
+from nacscope._files import (atomic_write, check_folder_writable, check_output, create_exclusive, dataset_path, file_digest,
+                             file_sha256, partial_path, refuse_inputs, save_png)
 from nacscope.errors import CodeSetError, OptionError
 
 
@@ -52,6 +54,84 @@ def test_check_output(tmp_path, case, force, fragment, error):
     else:
         with pytest.raises(error, match=fragment):
             check_output(p, force=force, error=error)
+
+
+def _layout(tmp_path):
+    (tmp_path / "data" / "cls").mkdir(parents=True)
+    (tmp_path / "in.h5").write_text("x")
+    (tmp_path / "link.h5").symlink_to(tmp_path / "in.h5")
+    return tmp_path
+
+
+@pytest.mark.parametrize("out, inputs, sealed, fragment", [
+    ("in.h5", ["in.h5"], [], "is the input"),
+    ("link.h5", ["in.h5"], [], "is the input"),  # through a symlink
+    ("in.h5", ["link.h5"], [], "is the input"),
+    (".", ["in.h5"], [], "contains the input"),
+    ("in.h5/x", ["in.h5"], [], "lies inside the input"),  # "inside" a file
+    ("data/cls/x.h5", [], ["data"], "lies inside the input"),  # inside a sealed folder
+    ("data/cls/x.h5", ["data"], [], None),  # inside a plain input folder (a run folder): allowed
+    ("data", [], ["data"], "is the input"),
+    ("other.h5", ["in.h5"], ["data"], None),
+    ("other.h5", [None], [None], None),
+])
+def test_refuse_inputs(tmp_path, out, inputs, sealed, fragment):
+    root = _layout(tmp_path)
+    args = dict(sealed=[root / s if s else None for s in sealed])
+    ins = [root / i if i else None for i in inputs]
+    if fragment is None:
+        refuse_inputs(root / out, ins, **args)
+        return
+    with pytest.raises(OptionError, match=fragment):
+        refuse_inputs(root / out, ins, **args)
+    with pytest.raises(OptionError, match=fragment):  # check_output runs it first, force or not
+        check_output(root / out, force=True, inputs=ins, **args)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("digits", None), ("cifar10", None), (None, None), ("x.npz", "x.npz"), ("d/x.h5", "d/x.h5"),
+    ("x.hdf5", "x.hdf5"), ("folder:imgs", "imgs"), ("folder:~/imgs", str(Path("~/imgs").expanduser())),
+])
+def test_dataset_path(name, expected):
+    assert dataset_path(name) == (None if expected is None else Path(expected))
+
+
+def test_device_and_fifo_outputs_are_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    for p in (fifo, Path("/dev/null")):
+        with pytest.raises(OptionError, match="not a regular file"):
+            check_output(p, force=True)
+        with pytest.raises(OptionError, match="not a folder"):
+            check_output(p, force=True, folder=True)
+
+
+def test_create_exclusive_removes_a_planted_symlink_never_its_target(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    tmp = tmp_path / "out.partial"
+    tmp.symlink_to(victim)
+    assert create_exclusive(tmp) == tmp
+    assert not tmp.is_symlink() and tmp.read_bytes() == b"" and victim.read_text() == "precious"
+
+
+def test_check_folder_writable_looks_at_the_nearest_existing_folder(tmp_path):
+    import os
+
+    check_folder_writable(tmp_path / "a" / "b" / "c")  # would be created under tmp_path: fine
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            pytest.skip("this process can write into a 0o555 folder (root)")
+        for p in (ro, ro / "new" / "deeper"):
+            with pytest.raises(OptionError, match=f"{ro} is not writable"):
+                check_folder_writable(p)
+    finally:
+        ro.chmod(0o755)
 
 
 def test_save_png_writes_a_png_and_closes_the_figure(tmp_path):

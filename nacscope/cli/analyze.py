@@ -202,7 +202,7 @@ def report(
     plane_method: Annotated[PlaneMethod, typer.Option("--plane-method", help="Plane partition: exact (convex polygons) or grid (sampling: a lower bound).")] = "exact",  # type: ignore[assignment]
     plane_resolution: Annotated[int, typer.Option("--plane-resolution", help="Grid points per side of the plane (--plane-method grid).")] = 100,
     no_plane: Annotated[bool, typer.Option("--no-plane", help="Skip the plane partition (it runs the network).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output directory.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the report in an existing folder (only the files a report wrote, listed in its .nacscope-report.json; nothing else is touched).")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute and do not store results in the file.")] = False,
 ) -> None:
     """PNG figures (regions, collisions, bit rates, PR curve, UMAP, plane partition) and a Markdown summary."""

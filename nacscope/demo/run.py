@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from nacscope._files import check_folder_writable
 from nacscope.demo.compare import comparison_figure, comparison_markdown, comparison_rows, verdict
 from nacscope.demo.settings import TITLES, DemoResult, DemoSettings, Log
 from nacscope.demo.steps import write_text, analyse, dump_or_reuse, existing_run, load_demo_model, segments_or_reuse, train_or_reuse
@@ -43,6 +44,7 @@ def _run_demo(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
+    check_folder_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     reused: list[str] = []

@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from nacscope._files import atomic_write, dataset_path, refuse_inputs
+from nacscope._files import atomic_write, check_folder_writable, dataset_path, refuse_inputs
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
 from nacscope.optim import make_optimizer
 from nacscope.train_options import (
@@ -193,6 +193,7 @@ def train(
         raise OptionError(f"{run_dir} already holds a run; use --resume {run_dir} to continue it or --force to start over")
     if not resume and os.path.lexists(run_dir) and not run_dir.is_dir():
         raise OptionError(f"--out {run_dir} exists and is not a folder")
+    check_folder_writable(run_dir)
     validate(cfg)
 
     dist_info = DistInfo(cfg.device)

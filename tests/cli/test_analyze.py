@@ -114,8 +114,9 @@ def test_report(tmp_path, codes):
     out = tmp_path / "rep"
     r = invoke("report", codes, "-o", out, "--no-umap")
     assert r.exit_code == 0, r.output
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != ".nacscope-report.json")
     assert names == ["bit_rates.png", "collisions.png", "nn_distance.png", "pr_curve.png", "regions.png", "summary.md"]
+    assert json.loads((out / ".nacscope-report.json").read_text())["files"] == names  # the manifest
     assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
     assert "| code | 16 |" in (out / "summary.md").read_text()
     # An existing report is refused, and kept, unless --force.

@@ -7,6 +7,7 @@ cache sidecars, a victim file) bit-identical: the tree is hashed before and afte
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -253,3 +254,93 @@ def test_symlink_at_the_temporary_name_is_not_written_through(command, world, tm
         [out / ".nacscope-report.json", out / "summary.md"] if command == "report" else [out])
     for p in written:
         assert p.is_file() and not p.is_symlink(), p
+
+
+# -- report --force touches only its own files -----------------------------------------------------------
+REPORT_ARGS = ("--layer", "fc1", "--no-umap", "--no-plane")
+
+
+def test_report_into_the_current_folder(world, tmp_path, monkeypatch):
+    """``report -o .`` (an existing folder named ``.``) works, and writes only the report's files there."""
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "notes.txt").write_text("mine")
+    monkeypatch.chdir(here)
+    r = invoke("report", world / "codes.h5", "-o", ".", "--force", *REPORT_ARGS)
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in here.iterdir())
+    assert names == sorted([".nacscope-report.json", "bit_rates.png", "collisions.png", "nn_distance.png",
+                            "notes.txt", "pr_curve.png", "regions.png", "summary.md"])
+    assert (here / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_report_force_replaces_its_files_and_keeps_everything_else(world, tmp_path):
+    out = tmp_path / "rep"
+    r = invoke("report", world / "codes.h5", "-o", out, *REPORT_ARGS)
+    assert r.exit_code == 0, r.output
+    (out / "notes.txt").write_text("mine")
+    shutil.copy(world / "codes.h5", out / "other.h5")  # an unrelated file that is not an input
+    keep = {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in ("notes.txt", "other.h5")}
+    old_summary = (out / "summary.md").read_text()
+    r = invoke("report", world / "codes.h5", "-o", out, "--force", "--layer", "fc2", "--no-umap", "--no-plane")
+    assert r.exit_code == 0, r.output
+    assert "| fc2 |" in (out / "summary.md").read_text() and (out / "summary.md").read_text() != old_summary
+    assert {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in keep} == keep
+    # a file of a report's name that no report wrote is refused, and nothing changes
+    (out / "umap.png").write_bytes(b"the user's picture")
+    assert_refused(["report", world / "codes.h5", "-o", out, "--force", *REPORT_ARGS], out, "umap.png",
+                   "not written by nacscope report")
+
+
+# -- read-only output folders ----------------------------------------------------------------------------
+@pytest.fixture()
+def readonly(world, tmp_path):
+    """A folder this process cannot write into: mode 0o555, and as root (whom the mode does not stop)
+    also the immutable attribute (``chattr +i``); skipped where neither restricts."""
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    immutable = False
+    if IS_ROOT and shutil.which("chattr"):
+        immutable = subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode == 0
+    try:
+        if os.access(ro, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            pytest.skip("this process can write into a 0o555 folder (root without chattr +i)")
+        yield ro
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(ro)], check=True)
+        ro.chmod(0o755)
+
+
+READONLY_CASES: dict[str, Callable[[Path, Path], list]] = {
+    "export": lambda w, ro: ["export", w / "codes.h5", "--layer", "fc1", "-o", ro / "x.npz"],
+    "import-codes": lambda w, ro: ["import-codes", w / "codes.npy", "-o", ro / "i.h5"],
+    "dump": lambda w, ro: ["dump", w / "mlp.pt", "--dataset", "digits", "-o", ro / "d.h5"],
+    "train-new-run": lambda w, ro: ["train", "--dataset", "digits", "--epochs", "1", "-q", "-o", ro / "run"],
+    "train-in-readonly-run": lambda w, ro: ["train", "--dataset", "digits", "--epochs", "1", "-q", "-o", ro],
+    "report-new": lambda w, ro: ["report", w / "codes.h5", "-o", ro / "rep", "--no-umap", "--no-plane"],
+    "report-into-readonly": lambda w, ro: ["report", w / "codes.h5", "-o", ro, "--no-umap", "--no-plane"],
+    "compare": lambda w, ro: ["compare", w / "codes.h5", w / "box.png" / "c.h5", "--plot", ro / "c.png"],
+    "regions": lambda w, ro: ["regions", w / "mlp.pt", "--dataset", "digits", "--plot", ro / "r.png"],
+    "probe": lambda w, ro: ["probe", w / "mlp.pt", "--dataset", "digits", "--protocol", "fast", "-o", ro / "p.json"],
+    "demo-new": lambda w, ro: ["demo", "-o", ro / "demo", "--no-tui"],
+    "demo-into-readonly": lambda w, ro: ["demo", "-o", ro, "--no-tui"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(READONLY_CASES))
+def test_readonly_output_folder_is_one_line(case, world, readonly):
+    assert_refused(READONLY_CASES[case](world, readonly), world, str(readonly))
+    assert list(readonly.iterdir()) == []
+
+
+def test_an_os_error_met_while_writing_names_the_path_and_the_reason(world):
+    """No guard foresees this one (a folder where train writes config.json): the write itself fails."""
+    run = world / "run"
+    (run / "config.json").mkdir(parents=True)
+    assert_refused(["train", "--dataset", "digits", "--epochs", "1", "-q", "-o", run], world,
+                   f"cannot write {run / 'config.json'}: {os.strerror(errno.EISDIR)}")
