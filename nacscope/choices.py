@@ -15,3 +15,8 @@ RANKS = ("hamming", "dot")
 PLANE_METHODS = ("exact", "grid")
 #: Dump arithmetic: fp32 (exact signs) or bf16 (opt-in: flips near-zero signs).
 PRECISIONS = ("fp32", "bf16")
+
+#: Ranges shared by the library's checks and the CLI's help.
+MAX_BITS = 4096  # longer codes: the code head alone outgrows a laptop's memory for wide encoders
+MAX_SEED = 2**31 - 1  # a seed is mixed with ranks and epochs into 64-bit generator seeds
+MAX_THREADS = 1024

@@ -8,7 +8,7 @@ exact partition (:mod:`nacscope.analysis.partition`) or, by explicit choice, gri
 
 from __future__ import annotations
 
-from nacscope.choices import PLANE_METHODS  # noqa: F401 (re-exported)
+from nacscope.choices import MAX_SEED, PLANE_METHODS  # noqa: F401 (PLANE_METHODS re-exported)
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -58,6 +58,7 @@ def region_models(checkpoints: Sequence["Path"], data: "ImageData", *, random_in
 
     if not checkpoints and not random_init:
         raise OptionError("give one or more checkpoints and/or a random init")
+    require(0 <= seed <= MAX_SEED, "seed", f"must be in [0, 2**31 - 1], got {seed}")
     loaded: list[tuple[str, Any, ModelSource]] = []
     for ck in checkpoints:
         model, meta = load_source(ck, arch=arch, seed=seed)

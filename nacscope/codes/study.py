@@ -6,13 +6,13 @@ so that all of them rebuild the same :class:`~nacscope.nets.ModelSource` the sam
 
 from __future__ import annotations
 
-from nacscope.choices import SPLITS  # noqa: F401 (re-exported)
+from nacscope.choices import MAX_BITS, MAX_SEED, SPLITS  # noqa: F401 (SPLITS re-exported)
 
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from nacscope.errors import OptionError
+from nacscope.errors import OptionError, require
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -57,8 +57,8 @@ def load_source(
             raise OptionError("--random-init needs --arch and --bits")
         if arch not in ARCHS and arch != "vgg16":
             raise OptionError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCHS)}")
-        if bits < 1:
-            raise OptionError(f"must be >= 1, got {bits}", option="bits")
+        require(1 <= bits <= MAX_BITS, "bits", f"must be in [1, {MAX_BITS}], got {bits}")
+        require(0 <= seed <= MAX_SEED, "seed", f"must be in [0, 2**31 - 1], got {seed}")
         if in_channels is None or image_size is None:
             raise OptionError("--random-init needs the input shape: give --dataset")
         if hidden is not None and arch != "mlp":

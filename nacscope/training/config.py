@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from nacscope.choices import MAX_BITS, MAX_SEED, MAX_THREADS
 from nacscope.errors import NacscopeError, OptionError, require
 from nacscope.train_options import (
     FORWARDS, MOCO_KAPPA, OBJECTIVES, OPTIMIZERS, PRESETS, RESUME_OVERRIDABLE,
@@ -130,7 +131,9 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}"),
         (cfg.forward in FORWARDS, "forward", f"must be one of {', '.join(FORWARDS)}, got {cfg.forward!r}"),
         (cfg.momentum >= 0 and math.isfinite(cfg.momentum), "momentum", f"must be >= 0, got {cfg.momentum}"),
-        (cfg.bits >= 1, "bits", f"must be >= 1, got {cfg.bits}"),
+        (1 <= cfg.bits <= MAX_BITS, "bits", f"must be in [1, {MAX_BITS}], got {cfg.bits}"),
+        (0 <= cfg.seed <= MAX_SEED, "seed", f"must be in [0, 2**31 - 1], got {cfg.seed}"),
+        (cfg.head_dim is None or cfg.head_dim >= 1, "head_dim", f"must be >= 1, got {cfg.head_dim}"),
         (0.0 < cfg.p < 0.5, "p", f"must be in (0, 0.5), got {cfg.p}"),
         (cfg.temperature > 0, "temperature", f"must be > 0, got {cfg.temperature}"),
         (cfg.epochs >= 1, "epochs", f"must be >= 1, got {cfg.epochs}"),
@@ -144,7 +147,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.ckpt_every >= 0, "ckpt_every", f"must be >= 0, got {cfg.ckpt_every}"),
         (cfg.log_every >= 1, "log_every", f"must be >= 1, got {cfg.log_every}"),
         (cfg.stop_after_epochs is None or cfg.stop_after_epochs >= 1, "stop_after_epochs", f"must be >= 1, got {cfg.stop_after_epochs}"),
-        (cfg.threads is None or cfg.threads >= 1, "threads", f"must be >= 1, got {cfg.threads}"),
+        (cfg.threads is None or 1 <= cfg.threads <= MAX_THREADS, "threads", f"must be in [1, {MAX_THREADS}], got {cfg.threads}"),
         (all(h >= 1 for h in cfg.hidden) and len(cfg.hidden) >= 1, "hidden", f"widths must be >= 1, got {cfg.hidden}"),
     ]
     for ok, option, message in checks:

@@ -19,6 +19,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,10 +29,7 @@ import torch
 from nacscope._files import atomic_write, check_folder_writable, dataset_path, refuse_inputs
 from nacscope.errors import CheckpointError, NacscopeError, OptionError
 from nacscope.optim import make_optimizer
-from nacscope.train_options import (
-    RESUME_OVERRIDABLE,
-)
-
+from nacscope.train_options import RESUME_OVERRIDABLE
 from nacscope.distributed import DistInfo, pick_device
 from nacscope.training.config import TrainConfig, TrainingDiverged, validate
 from nacscope.training.evaluate import quick_eval
@@ -199,9 +197,11 @@ def train(
     dist_info = DistInfo(cfg.device)
     threads_before = torch.get_num_threads()
     if pick_device(cfg.device, dist_info).type == "cpu":
-        # The small encoders' ops are too small to split across threads: on a busy 2-core machine one
-        # thread ran 5 digits epochs in 16 s against 40 s with two (OpenMP threads spin while waiting).
+        # Small encoders' ops are too small to split: 1 thread ran 5 digits epochs in 16 s, 2 in 40 s (2 cores).
         torch.set_num_threads(cfg.threads or (1 if cfg.arch in ("mlp", "convnet") else threads_before))
+        if cfg.arch not in ("mlp", "convnet"):
+            warnings.warn(f"{cfg.arch} on the CPU is slow (minutes per digits epoch, hours per CIFAR epoch); "
+                          "use a GPU (--device cuda) or --arch mlp / convnet", stacklevel=2)
     try:
         return _train(cfg, run_dir, ckpt_state, dist_info, progress, on_log, console)
     finally:
