@@ -8,11 +8,10 @@ exact partition (:mod:`nacscope.analysis.partition`) or, by explicit choice, gri
 
 from __future__ import annotations
 
-from nacscope.choices import MAX_SEED, PLANE_METHODS  # noqa: F401 (PLANE_METHODS re-exported)
-
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from nacscope.choices import MAX_SEED, PLANE_METHODS  # noqa: F401 (PLANE_METHODS re-exported)
 from nacscope.errors import OptionError, require
 from nacscope.progress import Progress, prefixed, report
 

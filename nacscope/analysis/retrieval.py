@@ -26,8 +26,6 @@ Conventions (the same in every function here, in ``nacscope analyze`` and in the
 
 from __future__ import annotations
 
-from nacscope.choices import RANKS  # noqa: F401 (re-exported)
-
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -36,6 +34,7 @@ import numpy as np
 from nacscope.analysis.hamming import common_ones, distance_dtype, hamming_distances
 from nacscope.analysis.knn import BACKENDS, BLOCK_PAIRS, check_pair, hamming_topk, neighbours, use_numba
 from nacscope.analysis.metrics import check_labels, harmonic_numbers, knn_predict, relevance, tie_aware_ap_from_histograms
+from nacscope.choices import RANKS  # noqa: F401 (re-exported)
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
 

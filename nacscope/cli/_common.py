@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import warnings
 from enum import Enum
 from typing import Callable, Iterable, TypeVar
 
@@ -42,6 +44,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one ``warning: ...`` line on stderr (no source line); only torchrun's rank 0 says it."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    text = " ".join(str(message).split())
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+
 def one_line_errors(func: F) -> F:
     """Turn library errors, OS errors (a missing file, a read-only folder, a full disk...) and Ctrl-C
     into a one-line message and exit != 0. An OS error names the path and the reason."""
@@ -50,7 +63,9 @@ def one_line_errors(func: F) -> F:
     def wrapper(*args, **kwargs):
         kwargs = {k: v.value if isinstance(v, Enum) else v for k, v in kwargs.items()}  # choices() as plain str
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = show_warning
+                return func(*args, **kwargs)
         except OptionError as exc:
             raise fail(exc.for_cli(FLAGS)) from None
         except NacscopeError as exc:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nacscope.cli._common import console, err_console, one_line_errors
+from nacscope.cli._common import console, one_line_errors
 from nacscope.cli.app import app
 from nacscope.errors import OptionError
 from nacscope.train_options import ARCHS, FORWARDS, OBJECTIVES, OPTIMIZERS, PRESETS
@@ -122,7 +122,6 @@ def train_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a NAC (or SimCLR) encoder; checkpoints, metrics and a final k-NN / mAP evaluation."""
-    import warnings
 
     from nacscope.training import plan_run, train
 
@@ -137,14 +136,7 @@ def train_cmd(
     )
     cfg, run_dir, explicit = plan_run(out, resume, force, preset, options)
     main = int(os.environ.get("RANK", "0")) == 0
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if main:
-            err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
-
-    with warnings.catch_warnings():
-        warnings.showwarning = show
-        result = train(cfg, run_dir, resume=resume is not None, force=force, explicit=explicit, progress=not quiet,
-                       console=console, on_log=_on_log if main else None)
+    result = train(cfg, run_dir, resume=resume is not None, force=force, explicit=explicit, progress=not quiet,
+                   console=console, on_log=_on_log if main else None)
     if main:
         _render(result, run_dir, baseline)

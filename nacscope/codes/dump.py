@@ -21,8 +21,6 @@ Under ``torchrun`` (``WORLD_SIZE > 1``) each rank dumps a block of rows (:mod:`n
 
 from __future__ import annotations
 
-from nacscope.choices import PRECISIONS  # noqa: F401 (re-exported)
-
 import os
 import queue
 import threading
@@ -36,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nacscope.choices import PRECISIONS  # noqa: F401 (re-exported)
 from nacscope.codes.capture import Site, SiteRecorder, pack_bits_torch
 from nacscope.codes.format import CodeSetWriter, LayerSpec, packed_width
 from nacscope.errors import CodeSetError, OptionError

@@ -6,12 +6,11 @@ so that all of them rebuild the same :class:`~nacscope.nets.ModelSource` the sam
 
 from __future__ import annotations
 
-from nacscope.choices import MAX_BITS, MAX_SEED, SPLITS  # noqa: F401 (SPLITS re-exported)
-
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from nacscope.choices import MAX_BITS, MAX_SEED, SPLITS  # noqa: F401 (SPLITS re-exported)
 from nacscope.errors import OptionError, require
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,13 +18,13 @@ test sample when ``i % 5 == 0`` (20 %), otherwise a train sample; ``split="all"`
 
 from __future__ import annotations
 
-from nacscope.choices import SPLITS  # noqa: F401 (re-exported)
-
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from nacscope.choices import SPLITS  # noqa: F401 (re-exported)
 from nacscope.data.imagedata import ImageData, channel_stats
 from nacscope.errors import DataError
 
@@ -114,8 +114,8 @@ def _class_names(y: torch.Tensor | None) -> list[str]:
 
 
 def _folder(path: Path, split: str) -> ImageData:
-    from PIL import Image
-
+    """Every image of ``path/CLASS/*`` decoded up front; unreadable or oversized images are skipped, with one
+    warning that counts them and names the first."""
     if not path.is_dir():
         raise DataError(f"image folder not found: {path}")
     exts = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -123,19 +123,41 @@ def _folder(path: Path, split: str) -> ImageData:
     files = [(f, i) for i, c in enumerate(classes) for f in sorted((path / c).iterdir()) if f.suffix.lower() in exts]
     if not files:
         raise DataError(f"{path} holds no images in class subfolders (expected {path}/CLASS/IMAGE.png)")
-    imgs, size, mode = [], None, None
-    for f, _ in files:
-        with Image.open(f) as im:
-            if mode is None:
-                mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
-                size = im.size
-            im = im.convert(mode)
-            if im.size != size:
-                im = im.resize(size, Image.BILINEAR)
-            imgs.append(np.asarray(im))
+    imgs, labels, bad, size, mode = [], [], [], None, None
+    for f, label in files:
+        try:
+            im = _decode_image(f, mode, size)
+        except DataError as exc:
+            bad.append(str(exc))
+            continue
+        mode, size = mode or im.mode, size or im.size
+        imgs.append(np.asarray(im))
+        labels.append(label)
+    if not imgs:
+        raise DataError(f"none of the {len(files):,} images in {path} could be read (first: {bad[0]})")
+    if bad:
+        warnings.warn(f"skipped {len(bad):,} of {len(files):,} images in {path} that could not be read "
+                      f"(first: {bad[0]})", stacklevel=2)
     x = _to_nchw(np.stack(imgs), str(path))
-    y = torch.tensor([i for _, i in files], dtype=torch.int64)
+    y = torch.tensor(labels, dtype=torch.int64)
     return _split_every(ImageData(x, y, classes, (0.0,), (1.0,), f"folder:{path}", "all"), split)
+
+
+def _decode_image(f: Path, mode: str | None, size: tuple[int, int] | None):
+    """A PIL image in ``mode`` (the first image's: L or RGB) resized to ``size``; DataError (one line) for a
+    file PIL cannot read or one over PIL's decompression-bomb limit (about 89 Mpixels)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(f) as im:
+                mode = mode or ("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+                im = im.convert(mode)
+                return im if size is None or im.size == size else im.resize(size, Image.BILINEAR)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise DataError(f"{f}: {reason}") from None
 
 
 def load_dataset(name: str, split: str = "train", root: str | Path | None = None, download: bool = False) -> ImageData:
