@@ -101,20 +101,20 @@ def _cifar(name: str, split: str, root: Path) -> tuple[torch.Tensor, torch.Tenso
         path = folder / fname
         if not path.is_file():
             raise DataError(f"{name}: missing {path}; the folder is incomplete")
-        _check(path, md5)
         batch = safe_unpickle(path)
         if "data" not in batch or label_key not in batch:
             raise DataError(f"{path} lacks 'data' or '{label_key}': not a {name} batch")
         data = np.asarray(batch["data"], dtype=np.uint8)
         if data.ndim != 2 or data.shape[1] != 3072:
             raise DataError(f"{path}: data must be (N, 3072) uint8, got {data.shape}")
+        _check(path, md5)  # after the refusals: a file refused is not also warned about
         xs.append(data.reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch[label_key], dtype=np.int64))
     meta_path = folder / cls.meta["filename"]
     classes: list[str] = []
     if meta_path.is_file():
-        _check(meta_path, cls.meta["md5"])
         classes = _decode_names(safe_unpickle(meta_path).get(cls.meta["key"], []))
+        _check(meta_path, cls.meta["md5"])
     x, y = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
     if y.numel() and (y.min() < 0 or (classes and y.max() >= len(classes))):
         raise DataError(f"{name}: labels out of range in {folder}")

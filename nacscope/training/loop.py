@@ -199,9 +199,6 @@ def train(
     if pick_device(cfg.device, dist_info).type == "cpu":
         # Small encoders' ops are too small to split: 1 thread ran 5 digits epochs in 16 s, 2 in 40 s (2 cores).
         torch.set_num_threads(cfg.threads or (1 if cfg.arch in ("mlp", "convnet") else threads_before))
-        if cfg.arch not in ("mlp", "convnet"):
-            warnings.warn(f"{cfg.arch} on the CPU is slow (minutes per digits epoch, hours per CIFAR epoch); "
-                          "use a GPU (--device cuda) or --arch mlp / convnet", stacklevel=2)
     try:
         return _train(cfg, run_dir, ckpt_state, dist_info, progress, on_log, console)
     finally:
@@ -253,6 +250,9 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
         raise OptionError(f"--arch {cfg.arch} cannot take {train_data.image_size}x{train_data.image_size} images "
                           f"({str(exc).splitlines()[0][:100]}); use mlp or convnet for small images") from None
     mcfg = model_config(model, train_data.channels, train_data.image_size, encoder_kw)
+    if device.type == "cpu" and cfg.arch not in ("mlp", "convnet"):
+        warnings.warn(f"{cfg.arch} on the CPU is slow (minutes per digits epoch, hours per CIFAR epoch); use a "
+                      "GPU (--device cuda) or --arch mlp / convnet", stacklevel=2)
     model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
