@@ -190,8 +190,12 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
         return load_flickr25k(Path(root) if root else Path.home() / ".cache" / "nacscope" / "data" / "flickr25k", split)
     if name.startswith("folder:"):
         return _folder(Path(name[len("folder:") :]).expanduser(), split)
+    if name == "imagenet":  # 1.28M JPEGs: streamed (decoded when read), never loaded whole
+        from nacscope.data.stream import streamed_imagenet
+
+        return streamed_imagenet(root, split)
     if name.endswith((".npz", ".h5", ".hdf5")):
         return _arrays(Path(name).expanduser(), split)
     raise DataError(
-        f"unknown dataset {name!r}; use one of {', '.join(BUILTIN)}, folder:PATH, or a .npz/.h5 file"
+        f"unknown dataset {name!r}; use one of {', '.join(BUILTIN)}, folder:PATH, imagenet, or a .npz/.h5 file"
     )

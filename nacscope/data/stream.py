@@ -210,3 +210,70 @@ def set_epoch(loader, epoch: int, start: int = 0) -> None:
     """Point a :func:`stream_loader` at ``epoch`` (its shard order and augmentation seeds), from position ``start``."""
     loader.sampler.set_epoch(epoch, start)
     loader.dataset.epoch = epoch
+
+
+class LazyImages:
+    """uint8 (N, 3, S, S) images of a :class:`FolderIndex`, decoded only when indexed.
+
+    Each image gets the standard evaluation crop (short side resized to round(S·8/7), centre crop S);
+    a batch is decoded by a few threads (PIL releases the GIL while decoding). Indexing takes an int,
+    a slice or a sequence of positions, like a tensor, so dumps and reference checks read it in
+    batches: memory holds the index and the batches in flight, whatever N is.
+    """
+
+    def __init__(self, index: FolderIndex, size: int = 224, threads: int = 4):
+        self.index, self.size, self.threads = index, int(size), max(1, int(threads))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.index), 3, self.size, self.size)
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if isinstance(key, (int, np.integer)):
+            return self._batch([int(key)])[0]  # (3, S, S)
+        if isinstance(key, slice):
+            rows = list(range(*key.indices(len(self))))
+        else:
+            rows = [int(i) for i in torch.as_tensor(key).reshape(-1).tolist()]
+        return self._batch(rows)  # (B, 3, S, S)
+
+    def _batch(self, rows: list[int]) -> torch.Tensor:
+        from concurrent.futures import ThreadPoolExecutor
+
+        out = torch.empty((len(rows), 3, self.size, self.size), dtype=torch.uint8)
+        if not rows:
+            return out
+        with ThreadPoolExecutor(min(self.threads, len(rows))) as pool:
+            for k, img in enumerate(pool.map(self._one, rows)):
+                out[k] = img
+        return out
+
+    def _one(self, i: int) -> torch.Tensor:
+        from PIL import Image
+        from torchvision.transforms import v2 as T
+
+        path = self.index.paths[i].decode()
+        try:
+            with Image.open(path) as im:
+                img = T.PILToTensor()(im.convert("RGB"))  # (3, H, W) uint8
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise DataError(f"cannot decode {path}: {str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__}") from None
+        img = T.Resize(round(self.size * 8 / 7), antialias=True)(img)
+        return T.CenterCrop(self.size)(img)  # (3, S, S)
+
+
+def streamed_imagenet(root: str | Path | None, split: str, size: int = 224):
+    """ImageNet's ``split`` (``test`` is ``val``) as an :class:`~nacscope.data.ImageData` whose images are a
+    :class:`LazyImages`: for dumping and analysing at ImageNet scale without decoding it up front."""
+    from nacscope.data.imagedata import ImageData
+
+    if split == "all":
+        raise DataError("imagenet has no 'all' split here; dump train and val (--split test) separately")
+    if root is None:
+        raise DataError("imagenet needs --data-root, the folder holding train/ and val/")
+    index = imagenet_index(root, split)
+    return ImageData(LazyImages(index, size), torch.from_numpy(index.labels), index.class_names, IMAGENET_MEAN,
+                     IMAGENET_STD, "imagenet", split, torch.arange(len(index)))
