@@ -263,8 +263,6 @@ def _train(cfg: TrainConfig, run_dir: Path, ckpt_state: dict | None, dist_info: 
     optimizer = make_optimizer(model, cfg, device)
     moco = None
     if cfg.objective == "nac-moco":
-        if world > 1:
-            raise OptionError("--objective nac-moco runs in one process for now (its queue is not shared across ranks)")
         from nacscope.training.moco_step import MocoState
 
         moco = MocoState(model, cfg.moco_queue, cfg.bits, device)
