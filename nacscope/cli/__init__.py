@@ -41,6 +41,23 @@ def _root(
     """Study the activation codes of ReLU networks (Neural Activation Coding)."""
 
 
+def _one_line_warnings() -> None:
+    """Print nacscope's own warnings (partial file, corrupt cache entry, repair) as one ``warning:`` line."""
+    import sys
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("nacscope"):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     """Console-script entry point."""
+    _one_line_warnings()
     app()
