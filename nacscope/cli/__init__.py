@@ -42,15 +42,18 @@ def _root(
 
 
 def _one_line_warnings() -> None:
-    """Print nacscope's own warnings (partial file, corrupt cache entry, repair) as one ``warning:`` line."""
+    """Print nacscope's own warnings (partial file, corrupt cache entry, repair) as one ``warning:`` line, once."""
     import sys
     import warnings
 
     default = warnings.showwarning
+    shown: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if category.__module__.startswith("nacscope"):
-            print(f"warning: {message}", file=sys.stderr, flush=True)
+            if str(message) not in shown:  # a file opened twice (e.g. by compare) is reported once
+                shown.add(str(message))
+                print(f"warning: {message}", file=sys.stderr, flush=True)
         else:
             default(message, category, filename, lineno, file, line)
 
