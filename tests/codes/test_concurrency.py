@@ -234,6 +234,10 @@ def test_analyze_of_a_dump_in_progress_then_of_the_killed_dump(tmp_path, digits_
             assert _warnings(err) == [f"warning: d.h5.partial: dump in progress: {n:,} of {DUMP_ROWS:,} rows; "
                                       "analysing the rows flushed so far"], err
             _check_partial_result(json.loads(stdout), n, distinct, "dump in progress")
+        for args in (["inspect", "--no-tui", partial], ["info", partial]):
+            rc, stdout, err = _run(*args)
+            assert rc == 0 and len(_warnings(err)) == 1 and f"dump in progress: {n:,} of" in err, err
+            assert f"{n:,}" in stdout or str(n) in stdout
     finally:
         p.kill()  # SIGKILL mid-dump (a stopped process dies too)
         p.communicate(timeout=hang_guard())
