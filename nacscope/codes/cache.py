@@ -187,8 +187,9 @@ def can_write(cs: "CodeSet") -> bool:
 class _Lock:
     """An exclusive ``flock`` on ``<code set>.cache.lock``: one cache writer at a time."""
 
-    def __init__(self, path: Path, timeout: float = LOCK_TIMEOUT_S) -> None:
-        self.path, self.timeout, self.fd = path, timeout, -1
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
+        self.path, self.fd = path, -1
+        self.timeout = LOCK_TIMEOUT_S if timeout is None else timeout
 
     def __enter__(self) -> "_Lock":
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
