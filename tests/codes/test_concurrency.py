@@ -228,12 +228,11 @@ def test_analyze_of_a_dump_in_progress_then_of_the_killed_dump(tmp_path, digits_
         n = _rows(partial)
         assert 0 < n < DUMP_ROWS
         distinct = _expected_codes(partial, n)
-        for target in (out, partial):  # the final name falls back to the .partial
-            rc, stdout, err = _run("analyze", target, "--json")
-            assert rc == 0
-            assert _warnings(err) == [f"warning: d.h5.partial: dump in progress: {n:,} of {DUMP_ROWS:,} rows; "
-                                      "analysing the rows flushed so far"], err
-            _check_partial_result(json.loads(stdout), n, distinct, "dump in progress")
+        rc, stdout, err = _run("analyze", out, "--json")  # the final name falls back to the .partial
+        assert rc == 0
+        assert _warnings(err) == [f"warning: d.h5.partial: dump in progress: {n:,} of {DUMP_ROWS:,} rows; "
+                                  "analysing the rows flushed so far"], err
+        _check_partial_result(json.loads(stdout), n, distinct, "dump in progress")
         for args in (["inspect", "--no-tui", partial], ["info", partial]):
             rc, stdout, err = _run(*args)
             assert rc == 0 and len(_warnings(err)) == 1 and f"dump in progress: {n:,} of" in err, err
@@ -265,7 +264,7 @@ def test_analyze_while_a_dump_runs(tmp_path):
     out = tmp_path / "d.h5"
     p = _dump_until_rows(out)
     caught = finished = 0
-    while caught < 3:
+    while caught < 2:
         alive = p.poll() is None
         rc, stdout, err = _run("analyze", out, "--json")
         assert rc == 0, err
