@@ -44,11 +44,14 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning as one ``warning: ...`` line on stderr (no source line); only torchrun's rank 0 says it."""
-    if os.environ.get("RANK", "0") != "0":
-        return
+def show_warning(message, category, filename, lineno, file=None, line=None, *, seen: set[str] | None = None) -> None:
+    """A warning as one ``warning: ...`` line on stderr (no source line); only torchrun's rank 0 says it,
+    and a message already in ``seen`` is not repeated (a file opened twice, e.g. by compare)."""
     text = " ".join(str(message).split())
+    if os.environ.get("RANK", "0") != "0" or (seen is not None and text in seen):
+        return
+    if seen is not None:
+        seen.add(text)
     from rich.markup import escape
 
     err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
@@ -64,7 +67,7 @@ def one_line_errors(func: F) -> F:
         kwargs = {k: v.value if isinstance(v, Enum) else v for k, v in kwargs.items()}  # choices() as plain str
         try:
             with warnings.catch_warnings():
-                warnings.showwarning = show_warning
+                warnings.showwarning = functools.partial(show_warning, seen=set())
                 return func(*args, **kwargs)
         except OptionError as exc:
             raise fail(exc.for_cli(FLAGS)) from None

@@ -8,8 +8,12 @@ options; see ``docs/format.md``). Writers take an exclusive lock on ``<code set>
 readers need none (a rename never shows them a half-written file).
 
 Inside the sidecar, ``/analysis/<key>`` is a group with attributes ``params`` (canonical JSON),
-``result`` (JSON), ``n_samples``, ``created`` and ``nacscope_version``, and one dataset per stored
-array; ``/projections/<name>`` is a float32 (N, 2) dataset with the same ``params`` attribute. The
+``result`` (JSON), ``n_samples``, ``created``, ``nacscope_version`` and ``digest`` (SHA-256 of the
+result and arrays), and one dataset per stored array; ``/projections/<name>`` is a float32 (N, 2)
+dataset with the same ``params`` and ``digest`` attributes. An entry whose digest does not match
+what is read back (a poisoned or damaged entry), and a sidecar that cannot be read at all, are
+ignored with one warning line and recomputed; a write that cannot take the lock in time, or fails,
+leaves the result uncached with one warning line: a cache never makes an analysis fail. The
 root attribute ``codeset`` identifies the code set the results belong to; a sidecar of another
 file (a code set replaced under the same name) is ignored. Caches that older versions wrote
 inside the code set itself are still read.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -44,7 +49,31 @@ LOCK_TIMEOUT_S = 120.0
 
 
 class CacheWarning(UserWarning):
-    """A cache entry could not be used (corrupt, unreadable); it is recomputed."""
+    """A cache entry could not be used (corrupt, unreadable) or stored; it is recomputed."""
+
+
+_warned: set[str] = set()
+
+
+def _warn(message: str) -> None:
+    """One :class:`CacheWarning` line per distinct message and process."""
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def digest(result_text: str, arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of a cached entry: its result JSON and every array's name, dtype, shape and bytes."""
+    h = hashlib.sha256(result_text.encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def cache_path(codeset_path: str | os.PathLike) -> Path:
@@ -87,11 +116,14 @@ def _open_sidecar(cs: "CodeSet") -> h5py.File | None:
         except OSError:
             time.sleep(0.05 * (attempt + 1))
             continue
-        if f.attrs.get("format") == CACHE_FORMAT and f.attrs.get("codeset") == fingerprint(cs):
-            return f
+        try:
+            if f.attrs.get("format") == CACHE_FORMAT and f.attrs.get("codeset") == fingerprint(cs):
+                return f
+        except Exception:  # noqa: BLE001 - a damaged sidecar is ignored, never fatal
+            break
         f.close()
         return None
-    warnings.warn(f"cache {side} is unreadable; ignoring it", CacheWarning, stacklevel=3)
+    _warn(f"cache {side} is unreadable; ignoring it (it is rewritten with the next result)")
     return None
 
 
@@ -104,16 +136,14 @@ def _lookup(cs: "CodeSet", group: str, name: str, read: Callable[[Any], Any]) ->
     sources = ([side] if side is not None else []) + [cs.f]
     try:
         for f in sources:
-            g = f.get(group)
-            if not isinstance(g, h5py.Group) or name not in g:
-                continue
             try:
+                g = f.get(group)
+                if not isinstance(g, h5py.Group) or name not in g:
+                    continue
                 return read(g[name])
             except Exception as exc:  # noqa: BLE001 - a poisoned entry must never be fatal
                 where = cache_path(cs.path) if f is side else cs.path
-                msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-                warnings.warn(f"ignoring corrupt cache entry {group}/{name} in {where} ({msg}); recomputing",
-                              CacheWarning, stacklevel=3)
+                _warn(f"ignoring corrupt cache entry {group}/{name} in {where} ({_short(exc)}); recomputing")
                 return None
         return None
     finally:
@@ -130,10 +160,14 @@ def read_cached(cs: "CodeSet", key: str, params: Mapping[str, Any]) -> dict[str,
             raise ValueError("not a group")
         if _text(entry.attrs.get("params")) != want or int(entry.attrs.get("n_samples", -1)) != cs.n_samples:
             return None
-        return {
-            "result": json.loads(_text(entry.attrs["result"])),
-            "arrays": {name: entry[name][()] for name in entry.keys()},
-        }
+        stored = _text(entry.attrs.get("digest"))
+        if stored is None:
+            return None  # written before entries carried a digest: recomputed
+        text = _text(entry.attrs["result"])
+        arrays = {name: entry[name][()] for name in entry.keys()}
+        if digest(text or "", arrays) != stored:
+            raise ValueError("checksum mismatch: result or arrays damaged")
+        return {"result": json.loads(text or ""), "arrays": arrays}
 
     return _lookup(cs, "analysis", key, read)
 
@@ -153,8 +187,9 @@ def can_write(cs: "CodeSet") -> bool:
 class _Lock:
     """An exclusive ``flock`` on ``<code set>.cache.lock``: one cache writer at a time."""
 
-    def __init__(self, path: Path, timeout: float = LOCK_TIMEOUT_S) -> None:
-        self.path, self.timeout, self.fd = path, timeout, -1
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
+        self.path, self.fd = path, -1
+        self.timeout = LOCK_TIMEOUT_S if timeout is None else timeout
 
     def __enter__(self) -> "_Lock":
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -166,49 +201,77 @@ class _Lock:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
                     os.close(self.fd)
-                    raise CodeSetError(f"another process is writing the cache {self.path.name[:-5]}; try again later") from None
+                    raise CodeSetError(f"another process has been writing the cache {self.path.name[:-5]} "
+                                       f"for over {self.timeout:.0f} s") from None
                 time.sleep(0.05)
 
     def __exit__(self, *exc) -> None:
         os.close(self.fd)  # closing releases the lock
 
 
-def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py.Group], None]) -> None:
-    """Write a new sidecar holding the old one's members plus ``write``'s, and rename it into place."""
+def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py.Group], None]) -> bool:
+    """Write a new sidecar holding the old one's members plus ``write``'s, and rename it into place.
+
+    A second writer waits for the first (an exclusive lock); if it cannot write (lock held too
+    long, disk full, folder read-only) the result stays uncached: one warning line and False.
+    """
+    side = cache_path(cs.path)
+    try:
+        with _Lock(side.with_name(side.name + ".lock")):
+            _rewrite_locked(cs, side, group, name, write)
+        return True
+    except (CodeSetError, OSError) as exc:
+        reason = str(exc) if isinstance(exc, CodeSetError) else (exc.strerror or _short(exc))
+        _warn(f"result not cached in {side} ({reason})")
+        return False
+
+
+def _copy_members(old: h5py.File | None, f: h5py.File, group: str, name: str) -> None:
+    """Copy the old sidecar's entries into ``f`` (all but ``group/name``); unreadable ones are dropped."""
+    for gname in ("analysis", "projections"):
+        g = f.create_group(gname)
+        try:
+            src = old.get(gname) if old is not None else None
+            members = list(src) if isinstance(src, h5py.Group) else []
+        except Exception:  # noqa: BLE001 - a damaged sidecar loses its entries, nothing else
+            continue
+        for member in members:
+            if gname == group and member == name:
+                continue
+            try:
+                src.copy(member, g)
+            except Exception:  # noqa: BLE001
+                if member in g:
+                    del g[member]
+
+
+def _rewrite_locked(cs: "CodeSet", side: Path, group: str, name: str, write: Callable[[h5py.Group], None]) -> None:
     from nacscope.codes.schema import LIBVER
 
-    side = cache_path(cs.path)
     fp = fingerprint(cs)
-    with _Lock(side.with_name(side.name + ".lock")):
-        for stale in side.parent.glob(f".{side.name}.*.tmp"):  # left by a killed writer (we hold the lock)
-            stale.unlink(missing_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+    for stale in side.parent.glob(f".{side.name}.*.tmp"):  # left by a killed writer (we hold the lock)
+        stale.unlink(missing_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{side.name}.", suffix=".tmp", dir=side.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        old = _open_sidecar(cs)
         try:
-            old = _open_sidecar(cs)
             with h5py.File(tmp, "w", libver=LIBVER, locking=False) as f:
                 f.attrs["format"] = CACHE_FORMAT
                 f.attrs["format_version"] = 1
                 f.attrs["codeset"] = fp
-                for gname in ("analysis", "projections"):
-                    g = f.create_group(gname)
-                    src = old.get(gname) if old is not None else None
-                    if isinstance(src, h5py.Group):
-                        for member in src:
-                            if not (gname == group and member == name):
-                                src.copy(member, g)
-                if old is not None:
-                    old.close()
+                _copy_members(old, f, group, name)
                 write(f[group])
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())
-            os.replace(tmp, side)
-        except OSError as exc:
-            raise CodeSetError(f"cannot write cache {side}: {exc.strerror or exc}") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            if old is not None:
+                old.close()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, side)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -229,34 +292,42 @@ def write_cached(
         return False
     payload = json.dumps(result, default=_json_default)
     n_samples = cs.n_samples
+    stored = {name: np.asarray(arr) for name, arr in (arrays or {}).items()}
 
     def write(g: h5py.Group) -> None:
         entry = g.create_group(key)
-        for name, arr in (arrays or {}).items():
-            arr = np.asarray(arr)
+        for name, arr in stored.items():
             kw = {"compression": "gzip", "compression_opts": 4} if arr.size > 1024 else {}
             entry.create_dataset(name, data=arr, **kw)
+        entry.attrs["digest"] = digest(payload, stored)
         entry.attrs["params"] = canonical_params(params)
         entry.attrs["result"] = payload
         entry.attrs["n_samples"] = n_samples
         entry.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         entry.attrs["nacscope_version"] = __version__
 
-    _rewrite_sidecar(cs, "analysis", key, write)
-    return True
+    return _rewrite_sidecar(cs, "analysis", key, write)
 
 
 def cached_keys(cs: "CodeSet") -> list[str]:
     """Keys of the cached analyses of a code set (sidecar and, for older files, in the file)."""
-    keys: set[str] = set()
+    return _member_names(cs, "analysis")
+
+
+def _member_names(cs: "CodeSet", group: str) -> list[str]:
+    """Names under ``/<group>`` of the sidecar and the code set; an unreadable sidecar counts as empty."""
+    names: set[str] = set()
     side = _open_sidecar(cs)
     for f in ([side] if side is not None else []) + [cs.f]:
-        g = f.get("analysis")
-        if isinstance(g, h5py.Group):
-            keys.update(g.keys())
+        try:
+            g = f.get(group)
+            if isinstance(g, h5py.Group):
+                names.update(g.keys())
+        except Exception as exc:  # noqa: BLE001 - a damaged sidecar is never fatal
+            _warn(f"cache {cache_path(cs.path)} is unreadable ({_short(exc)}); ignoring it")
     if side is not None:
         side.close()
-    return sorted(keys)
+    return sorted(names)
 
 
 def read_projection(cs: "CodeSet", name: str, params: Mapping[str, Any] | None = None) -> np.ndarray | None:
@@ -268,7 +339,7 @@ def read_projection(cs: "CodeSet", name: str, params: Mapping[str, Any] | None =
             return None
         if ds.shape != (cs.n_samples, 2):
             return None
-        return ds[()]
+        return _checked_coords(ds)
 
     return _lookup(cs, "projections", name, read)
 
@@ -286,28 +357,42 @@ def write_projection(cs: "CodeSet", name: str, coords: np.ndarray, params: Mappi
         ds.attrs["params"] = canonical_params(params)
         for k, v in attrs.items():
             ds.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, default=_json_default)
+        ds.attrs["digest"] = digest(_projection_text(ds), {"coords": coords})
 
-    _rewrite_sidecar(cs, "projections", name, write)
-    return True
+    return _rewrite_sidecar(cs, "projections", name, write)
+
+
+def _attr_values(ds: h5py.Dataset) -> dict[str, Any]:
+    return {k: (v.item() if isinstance(v, np.generic) else _text(v) if isinstance(v, bytes) else v)
+            for k, v in ds.attrs.items()}
+
+
+def _projection_text(ds: h5py.Dataset) -> str:
+    """What a projection's digest covers besides its coordinates: every attribute but the digest."""
+    return canonical_params({k: v for k, v in _attr_values(ds).items() if k != "digest"})
+
+
+def _checked_coords(ds: h5py.Dataset) -> np.ndarray:
+    """A projection's coordinates, checked against its digest (absent in older sidecars: accepted,
+    as recomputing a UMAP is slow)."""
+    coords = ds[()]
+    stored = _text(ds.attrs.get("digest"))
+    if stored is not None and digest(_projection_text(ds), {"coords": coords}) != stored:
+        raise ValueError("checksum mismatch: coordinates or attributes damaged")
+    return coords
 
 
 def projection_attrs(cs: "CodeSet", name: str) -> dict[str, Any] | None:
     """Attributes (``params``, ``trustworthiness``, ...) of a stored projection, or None if absent."""
     def read(ds):
-        return {k: (v.item() if isinstance(v, np.generic) else _text(v) if isinstance(v, bytes) else v)
-                for k, v in ds.attrs.items()}
+        if not isinstance(ds, h5py.Dataset):
+            raise ValueError("not a dataset")
+        _checked_coords(ds)
+        return {k: v for k, v in _attr_values(ds).items() if k != "digest"}
 
     return _lookup(cs, "projections", name, read)
 
 
 def projection_names(cs: "CodeSet") -> list[str]:
     """Names of the stored projections (sidecar and, for older files, in the file)."""
-    names: set[str] = set()
-    side = _open_sidecar(cs)
-    for f in ([side] if side is not None else []) + [cs.f]:
-        g = f.get("projections")
-        if isinstance(g, h5py.Group):
-            names.update(g.keys())
-    if side is not None:
-        side.close()
-    return sorted(names)
+    return _member_names(cs, "projections")

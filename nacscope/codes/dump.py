@@ -41,6 +41,8 @@ from nacscope.errors import CodeSetError, OptionError
 from nacscope.progress import Progress
 
 _STOP = object()
+#: Longest a batch waits in memory before it is appended (a reader following a slow dump sees rows this often).
+WRITE_EVERY_S = 2.0
 
 
 @dataclass
@@ -113,10 +115,12 @@ class _Writer(threading.Thread):
     Batches are coalesced into blocks of at least ``block_rows`` rows before each append: the
     code set's per-sample arrays are chunked and compressed, and every append recompresses the
     chunk it ends in, so fewer, larger appends cost much less (``benchmarks/dump_throughput.py``:
-    ~48 ms per 512-row append with features vs ~6 ms per 512 rows in 4,096-row blocks).
+    ~48 ms per 512-row append with features vs ~6 ms per 512 rows in 4,096-row blocks). A slow dump
+    also appends whenever ``every_s`` seconds have passed since the last append, so that a reader
+    (``inspect``, ``analyze`` of the ``.partial``) and a killed dump's file hold the rows done so far.
     """
 
-    def __init__(self, writer: CodeSetWriter, depth: int, block_rows: int = 4096):
+    def __init__(self, writer: CodeSetWriter, depth: int, block_rows: int = 4096, every_s: float = WRITE_EVERY_S):
         super().__init__(name="nacscope-dump-writer", daemon=True)
         self.writer = writer
         self.q: queue.Queue = queue.Queue(maxsize=max(1, depth))
@@ -126,6 +130,8 @@ class _Writer(threading.Thread):
         self.block_rows = max(1, int(block_rows))
         self.pending: list[tuple[dict, dict]] = []
         self.pending_rows = 0
+        self.every_s = float(every_s)
+        self.last_write = time.monotonic()
 
     def _write_pending(self) -> None:
         if not self.pending:
@@ -143,6 +149,7 @@ class _Writer(threading.Thread):
                     kw[key] = np.concatenate([it[1][key] for it in items])
         self.writer.append(bits, packed=True, **kw)
         self.rows += len(kw["index"])
+        self.last_write = time.monotonic()
 
     def run(self) -> None:
         while True:
@@ -165,7 +172,7 @@ class _Writer(threading.Thread):
                          for k, v in kw.items()})
                 self.pending.append(item)
                 self.pending_rows += len(item[1]["index"])
-                if self.pending_rows >= self.block_rows:
+                if self.pending_rows >= self.block_rows or time.monotonic() - self.last_write >= self.every_s:
                     self._write_pending()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                 self.error = exc
@@ -298,6 +305,7 @@ def dump_codes(
         thumbnail_shape=thumb,
         attrs={**meta, **(attrs or {})},
         force=force,
+        expected_rows=stop - start,  # readers of the .partial say "N of M rows"
     )
     worker = _Writer(writer, queue_depth, write_block_rows)
     worker.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,15 @@ class CodeSet:
             raise CodeSetError(f"{p} is not a regular file")
         if not h5py.is_hdf5(p):
             raise CodeSetError(f"{p} is not an HDF5 file")
-        self.f = _open_h5(p, swmr)
+        try:
+            self.f = _open_h5(p, swmr)
+        except CodeSetError:
+            if not (fallback and Path(path).is_file()):
+                raise
+            # The dump finished between looking and opening: open the finished file.
+            p, swmr = Path(path), False
+            self.path, self.partial = p, False
+            self.f = _open_h5(p, swmr)
         self.swmr = swmr
         self._n: int | None = None
         try:
@@ -329,13 +338,21 @@ def _open_h5(p: Path, swmr: bool) -> h5py.File:
     """Open read-only; a finished file whose write flags a killed writer left set is repaired first."""
     from nacscope.codes.repair import clear_write_flags
 
-    try:
-        return h5py.File(p, "r", swmr=swmr, locking=False)
-    except OSError as exc:
-        msg = _short(exc)
-        if "already open for write" not in msg:
-            raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({msg})") from None
+    for attempt in range(40):
+        try:
+            return h5py.File(p, "r", swmr=swmr, locking=False)
+        except OSError as exc:
+            msg = _short(exc)
+            if not p.exists():
+                raise CodeSetError(f"{p} was removed or renamed while opening it (a dump that just finished?)") from None
+            if "already open for write" not in msg:
+                raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({msg})") from None
+        if not (p.name.endswith(PARTIAL_SUFFIX) and writer_alive(p)):
+            break
+        time.sleep(0.05)  # a live dump finishing: it reopens the file to mark it complete, then renames it
     if p.name.endswith(PARTIAL_SUFFIX):
+        if writer_alive(p):
+            raise CodeSetError(f"{p}: dump in progress holds the file open for writing; try again in a moment")
         raise CodeSetError(f"{p}: interrupted dump whose writer left the file open; dump again")
     try:
         cleared = clear_write_flags(p)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,92 @@ def test_corrupt_entry_is_ignored_with_one_warning(small):
         f["analysis/x"].attrs["result"] = "{not json"
     with CodeSet(small) as cs, pytest.warns(cache_mod.CacheWarning, match="corrupt cache entry analysis/x"):
         assert cs.cached("x", {}) is None
+
+
+def _lock(path):
+    return cache_mod._Lock(cache_mod.cache_path(path).with_name(cache_mod.cache_path(path).name + ".lock"))
+
+
+def test_second_writer_waits_for_the_lock_and_loses_nothing(small):
+    import threading
+
+    with CodeSet(small) as cs:
+        write_cached(cs, "first", {}, {"v": 1})
+        done = threading.Event()
+
+        def second():
+            write_cached(cs, "second", {}, {"v": 2})
+            done.set()
+
+        with _lock(small):  # another writer is in the middle of a rewrite
+            t = threading.Thread(target=second)
+            t.start()
+            assert not done.wait(0.3)  # it waits instead of writing past the lock
+        t.join()
+        assert cache_mod.cached_keys(cs) == ["first", "second"]
+        assert cs.cached("second", {})["result"] == {"v": 2}
+
+
+def test_lock_held_too_long_leaves_the_result_uncached_with_one_warning(small, monkeypatch):
+    monkeypatch.setattr(cache_mod, "LOCK_TIMEOUT_S", 0.2)
+    with CodeSet(small) as cs, _lock(small):
+        with pytest.warns(cache_mod.CacheWarning, match="result not cached .*for over 0 s") as rec:
+            assert write_cached(cs, "x", {}, {"v": 1}) is False
+        assert len(rec) == 1
+    with CodeSet(small) as cs:
+        assert cs.cached("x", {}) is None
+
+
+@pytest.mark.parametrize("damage", ["array changed", "array removed", "result changed", "digest removed"])
+def test_damaged_entry_fails_its_digest_and_is_recomputed(small, damage):
+    import h5py
+
+    with CodeSet(small) as cs:
+        write_cached(cs, "x", {"k": 1}, {"v": [1, 2]}, {"a": np.arange(10), "b": np.ones(3)})
+    with h5py.File(cache_mod.cache_path(small), "r+") as f:
+        e = f["analysis/x"]
+        if damage == "array changed":
+            e["a"][3] = 99
+        elif damage == "array removed":
+            del e["b"]
+        elif damage == "result changed":
+            e.attrs["result"] = '{"v": [1, 3]}'  # valid JSON, wrong value
+        else:
+            del e.attrs["digest"]  # as written by an older nacscope: recomputed without a warning
+    with CodeSet(small) as cs:
+        if damage == "digest removed":
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert cs.cached("x", {"k": 1}) is None
+        else:
+            with pytest.warns(cache_mod.CacheWarning, match="checksum mismatch"):
+                assert cs.cached("x", {"k": 1}) is None
+        # Rewriting the entry makes it whole again.
+        write_cached(cs, "x", {"k": 1}, {"v": [1, 2]}, {"a": np.arange(10)})
+        assert cs.cached("x", {"k": 1})["result"] == {"v": [1, 2]}
+
+
+def test_damaged_projection_fails_its_digest(small):
+    import h5py
+
+    with CodeSet(small) as cs:
+        write_projection(cs, "umap.code", np.ones((40, 2)), {"seed": 0}, trustworthiness=0.9)
+    with h5py.File(cache_mod.cache_path(small), "r+") as f:
+        f["projections/umap.code"].attrs["trustworthiness"] = "not a number"
+    with CodeSet(small) as cs, pytest.warns(cache_mod.CacheWarning, match="checksum mismatch"):
+        assert read_projection(cs, "umap.code", {"seed": 0}) is None
+
+
+def test_unreadable_sidecar_is_ignored_and_replaced(small):
+    with CodeSet(small) as cs:
+        write_cached(cs, "x", {}, {"v": 1})
+    side = cache_mod.cache_path(small)
+    side.write_bytes(side.read_bytes()[:600])  # truncated
+    with CodeSet(small) as cs:
+        with pytest.warns(cache_mod.CacheWarning, match="unreadable"):
+            assert cs.cached("x", {}) is None
+            assert cache_mod.cached_keys(cs) == []
+        assert write_cached(cs, "y", {}, {"v": 2})
+    with CodeSet(small) as cs, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cs.cached("y", {})["result"] == {"v": 2}
