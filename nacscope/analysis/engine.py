@@ -223,13 +223,8 @@ def analyze_codeset(
     """
     names = check_layers(cs, layers)
     if rank not in RANKS:
-<<<<<<< HEAD
         raise OptionError(f"must be one of {', '.join(RANKS)}, got {rank!r}", option="rank")
-    notes: list[str] = []
-=======
-        raise OptionError(f"--rank must be one of {', '.join(RANKS)}, got {rank!r}")
     notes: list[str] = [cs.progress_note()] if not cs.complete else []  # never pass a .partial off as the file
->>>>>>> conc
     mask = cs.query_mask
     has_split = mask is not None and bool(mask.any()) and bool((~mask).any())
     out: dict[str, Any] = {
