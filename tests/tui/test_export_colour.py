@@ -194,3 +194,31 @@ def test_projection_colourings_and_export(digits_file, tmp_path, monkeypatch):
             assert scr.colour_mode == "label"
 
     asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_umap_stages_on_the_job_line(digits_file):
+    """u on a layer without a projection: the job line goes through UMAP's stages, in order, and shows
+    the epochs of the optimisation; the stored projection is then drawn."""
+    from nacscope.analysis.projection import STAGE_NEIGHBOURS, STAGE_OPTIMISE, STAGE_TRUST
+
+    async def run():
+        app = InspectApp(Session(digits_file), analyze_on_open=False)
+        async with app.run_test(size=SIZE) as pilot:
+            seen: list = []
+            app.watch(app, "job", lambda state: seen.append((state.message, state.done, state.total))
+                      if state.running and state.message else None, init=False)
+            await pilot.press("5")
+            scr = app.screen
+            await wait_for(pilot, lambda: scr.loaded_layer is not None and not any(w.is_running for w in app.workers))
+            assert scr.coords is None
+            await pilot.press("u")
+            await wait_for(pilot, lambda: scr.coords is not None and not app.job_running, timeout=600)
+            stages = [m for i, (m, _, _) in enumerate(seen) if i == 0 or seen[i - 1][0] != m]
+            assert stages == [STAGE_NEIGHBOURS, STAGE_OPTIMISE, STAGE_TRUST]
+            epochs = [(d, t) for m, d, t in seen if m == STAGE_OPTIMISE]
+            assert epochs[-1][0] == epochs[-1][1] == 500 and len({t for _, t in epochs}) == 1  # umap's 500 epochs (N <= 10,000)
+            assert [d for d, _ in epochs] == sorted(d for d, _ in epochs)
+            assert "done in" in app.job.last
+
+    asyncio.run(run())
