@@ -10,7 +10,6 @@ provenance attributes plus ``subset_of`` and ``subset_rows``; cached analyses ar
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence
 
@@ -19,8 +18,7 @@ import numpy as np
 from nacscope.codes.format import CodeSet, CodeSetWriter, LayerSpec
 from nacscope.codes.inputs import codeset_files
 from nacscope.errors import OptionError
-from nacscope.export import (SUFFIX_FORMATS, _check_outputs, _Rows, _write_csv, _write_faiss, _write_npy,
-                             _write_npz, _write_parquet, output_paths, require_optional, _EXTRAS)
+from nacscope.export import SUFFIX_FORMATS, write_rows
 from nacscope.progress import Progress
 
 #: Suffixes written as a new code set.
@@ -55,20 +53,8 @@ def export_selection(cs: CodeSet, out: str | os.PathLike, rows: Sequence[int] | 
     if fmt is None:
         known = ", ".join(sorted({*SUFFIX_FORMATS, *CODESET_SUFFIXES}))
         raise OptionError(f"cannot tell the format from {out.name!r}: end the name in one of {known}")
-    if fmt in _EXTRAS:
-        require_optional(fmt)
-    cs.layer(layer)
-    paths = output_paths(out, fmt, cs)
-    _check_outputs(paths.values(), force, codeset_files(cs.path))
-    src = _Rows(cs, layer, sel)
-    writer = {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv,
-              "faiss": _write_faiss}[fmt]
-    from nacscope._files import atomic_write
-
-    with ExitStack() as stack:  # every output renamed when all are written; none on failure
-        tmps = {role: stack.enter_context(atomic_write(p)) for role, p in paths.items()}
-        writer(src, cs.layer(layer).units, tmps, packed, progress)
-    return list(paths.values())
+    cs.layer(layer)  # raises with the available layers
+    return write_rows(cs, out, fmt=fmt, layer=layer, rows=sel, packed=packed, force=force, progress=progress)
 
 
 def write_subset_codeset(cs: CodeSet, out: str | os.PathLike, rows: np.ndarray, *, force: bool = False,
