@@ -32,8 +32,50 @@ def projection_name(layer: str | None = None, features: str | None = None) -> st
     return cache_key("umap.features", features) if features is not None else cache_key("umap", str(layer))
 
 
-def umap_embed(x: np.ndarray, *, packed: bool, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
-    """(N, 2) float32 UMAP embedding of packed bits (Hamming) or float features (Euclidean)."""
+#: The stages :func:`umap_embed` reports (``progress(done, total, stage)``).
+STAGE_NEIGHBOURS, STAGE_OPTIMISE, STAGE_TRUST = "UMAP: nearest neighbours", "UMAP: optimising", "trustworthiness"
+
+
+class _EpochSink:
+    """A file for umap-learn's tqdm bar over the optimisation epochs (``bar_format`` ``{n}/{total}``):
+    turns what tqdm writes into ``progress`` calls. The first write ends the nearest-neighbour stage
+    (umap builds the k-NN graph and the fuzzy simplicial set before its first epoch)."""
+
+    BAR_FORMAT = "{n}/{total};"
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.total = 0
+        self.done = -1
+
+    def write(self, text: str) -> int:
+        for part in text.replace("\r", ";").split(";"):
+            n, _, total = part.strip().partition("/")
+            if n.isdigit() and total.isdigit():
+                self.update(int(n), int(total))
+        return len(text)
+
+    def update(self, n: int, total: int) -> None:
+        if self.done < 0:
+            self.progress(1, 1, STAGE_NEIGHBOURS)
+        if n != self.done:
+            self.total, self.done = total, n
+            self.progress(n, total, STAGE_OPTIMISE)
+
+    def finish(self) -> None:
+        """After ``fit_transform``: the last epoch (tqdm may skip its final refresh)."""
+        self.update(max(self.total, self.done, 0), max(self.total, self.done, 0))
+
+    def flush(self) -> None:
+        pass
+
+
+def umap_embed(x: np.ndarray, *, packed: bool, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+               progress: Progress | None = None) -> np.ndarray:
+    """(N, 2) float32 UMAP embedding of packed bits (Hamming) or float features (Euclidean).
+
+    ``progress`` hears the stages ``UMAP: nearest neighbours`` (0 of 1, then 1 of 1) and
+    ``UMAP: optimising`` (epochs done of the epochs umap-learn runs)."""
     n = len(x)
     if n < 3:
         raise OptionError(f"UMAP needs at least 3 samples, got {n}")
@@ -49,11 +91,22 @@ def umap_embed(x: np.ndarray, *, packed: bool, seed: int = 0, n_neighbors: int =
             warnings.simplefilter("ignore", category)
         import umap
 
+        sink = None
+        tqdm_kwds = None
+        if progress is not None:
+            progress(0, 1, STAGE_NEIGHBOURS)
+            sink = _EpochSink(progress)
+            tqdm_kwds = {"disable": False, "file": sink, "bar_format": _EpochSink.BAR_FORMAT, "mininterval": 0.25,
+                         "ascii": True}
         reducer = umap.UMAP(
             n_components=2, n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
             metric="bit_hamming" if packed else "euclidean", init="random", random_state=seed, unique=unique, n_jobs=1,
+            tqdm_kwds=tqdm_kwds,
         )
-        return np.asarray(reducer.fit_transform(x), dtype=np.float32)
+        emb = np.asarray(reducer.fit_transform(x), dtype=np.float32)
+    if sink is not None:
+        sink.finish()
+    return emb
 
 
 def trustworthiness(x: np.ndarray, coords: np.ndarray, *, packed: bool, n_neighbors: int = 5, max_samples: int = TRUST_SAMPLES,
@@ -124,18 +177,16 @@ def umap_projection(
     packed = "layer" in source
     x = cs.packed(layer) if packed else cs.features(source["features"]).astype(np.float32)
     x = x[rows] if sub else x
+    emb = umap_embed(x, packed=packed, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, progress=progress)
     if progress is not None:
-        progress(0, 2, f"UMAP of {name}" + (f" (subsample of {len(rows)} of {n})" if sub else ""))
-    emb = umap_embed(x, packed=packed, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist)
-    if progress is not None:
-        progress(1, 2, "trustworthiness")
+        progress(0, 1, STAGE_TRUST)
     tw = trustworthiness(x, emb, packed=packed)
+    if progress is not None:
+        progress(1, 1, STAGE_TRUST)
     coords = emb
     if sub:
         coords = np.full((n, 2), np.nan, dtype=np.float32)
         coords[rows] = emb
     if use_cache:
         write_projection(cs, name, coords, params, trustworthiness=tw)
-    if progress is not None:
-        progress(2, 2, "done")
     return coords, {"name": name, "params": params, "trustworthiness": tw, "cached": False, "rows": rows}

@@ -25,11 +25,12 @@ def _check_nn_rows(nn_rows: int) -> int:
     return nn_rows
 
 
-def _progress(enabled: bool = True):
-    """The CLI's progress factory, in a terminal only (analyses print their tables on stdout)."""
+def _progress(enabled: bool = True, *, plain: bool = False):
+    """The CLI's progress factory, in a terminal only (analyses print their tables on stdout); with
+    ``plain`` also without one, as one line per stage on stderr (``report``: its output is files)."""
     from nacscope.cli._progress import progress_bar
 
-    return progress_bar(enabled and err_console.is_terminal)
+    return progress_bar(enabled and (plain or err_console.is_terminal))
 
 
 def _fmt(v, nd: int = 3) -> str:
@@ -217,7 +218,7 @@ def report(
             raise OptionError(f"--plane-rows must be three integers like 0,5,9, got {plane_rows!r}") from None
     if plane_resolution < 2:
         raise OptionError(f"--plane-resolution must be >= 2, got {plane_resolution}")
-    with CodeSet(file) as cs, _progress() as progress:
+    with CodeSet(file) as cs, _progress(plain=True) as progress:
         written = write_report(cs, out, layer, umap_layer=umap_layer, umap=not no_umap, plane=not no_plane,
                                plane_rows=rows, plane_resolution=plane_resolution, plane_method=plane_method, force=force,
                                use_cache=not no_cache, progress=progress)

@@ -68,13 +68,14 @@ class JobLine(Static):
 def make_progress(post: Callable[[int, int, str], None], is_cancelled: Callable[[], bool], every_s: float = 0.1):
     """A ``progress(done, total, message)`` callback that throttles UI updates and raises on cancel."""
     last = [0.0]
+    stage = [None]
 
     def progress(done: int, total: int, message: str = "") -> None:
         if is_cancelled():
             raise JobCancelled()
         now = time.monotonic()
-        if now - last[0] >= every_s or (total and done >= total):
-            last[0] = now
+        if now - last[0] >= every_s or (total and done >= total) or message != stage[0]:  # a new stage always shows
+            last[0], stage[0] = now, message
             post(int(done), int(total or 0), str(message or ""))
 
     return progress

@@ -242,6 +242,21 @@ class Session:
 
         return near_collision_pairs(self.packed(layer), int(radius), progress=progress)
 
+    def export_rows(self, out: str | Path, rows: np.ndarray, layer: str, *, force: bool = False) -> list[Path]:
+        """``export.subset.export_selection``: ``rows`` to ``.npz``/``.csv`` or a new code set (``.h5``).
+
+        Raises:
+            Busy: while a long computation holds the file.
+        """
+        from nacscope.export.subset import export_selection
+
+        if not self.lock.acquire(blocking=False):
+            raise Busy()
+        try:
+            return export_selection(self.cs, out, rows, layer=layer, force=force)
+        finally:
+            self.lock.release()
+
     def projection(self, layer: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The stored UMAP projection of a layer, ``(coords (N, 2), info)``, or None if absent."""
         from nacscope.analysis.projection import projection_name

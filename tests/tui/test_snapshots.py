@@ -84,6 +84,24 @@ def test_collisions_group_selected(snap_file, snap_compare, size):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
+def test_near_pairs(snap_file, snap_compare, size):
+    """P on Collisions: the near-collision pairs within radius 1, first page."""
+    from nacscope.tui.screens.near_pairs import NearPairsScreen
+
+    async def run_before(pilot):
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NearPairsScreen) and pilot.app.screen.pairs is not None
+                       and not any(w.is_running for w in pilot.app.screen.workers))
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+
+    assert snap_compare(make_app(snap_file), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES)
 def test_neighbours(snap_file, snap_compare, size):
     async def run_before(pilot):
         await pilot.press("4")

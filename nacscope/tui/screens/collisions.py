@@ -29,6 +29,7 @@ class CollisionsScreen(NacScreen):
         Binding("o", "cycle_sort", "Sort"),
         Binding("r", "near", "Near (r=1,2)"),
         Binding("P", "near_pairs", "Near pairs"),
+        Binding("x", "export", "Export group"),
         Binding("tab", "app.focus_next", "Next pane", show=False),
         Binding("n", "neighbours", "Neighbours of member"),
     ]
@@ -206,6 +207,16 @@ class CollisionsScreen(NacScreen):
         from nacscope.tui.screens.near_pairs import NearPairsScreen
 
         self.app.push_screen(NearPairsScreen(self.code_layer))
+
+    def action_export(self) -> None:
+        from nacscope.tui.screens.exporting import ask_export
+
+        if self.report is None or self.group_index is None:
+            self.notify("no collision group selected", severity="warning")
+            return
+        gi = int(self.group_index)
+        ask_export(self, self.report.groups[gi], f"collision group {gi} of {self.code_layer}",
+                   f"{self.code_layer}.group{gi}")
 
     def action_near(self) -> None:
         layer = self.code_layer

@@ -1,7 +1,8 @@
-"""Modal screens: the help screen (every binding) and the layer picker."""
+"""Modal screens: the help screen (every binding), the layer picker, and a one-line question."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -82,6 +83,51 @@ class LayerPicker(ModalScreen[str | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.names[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AskDialog(ModalScreen[str | None]):
+    """One line of text (a path, a number): Enter hands it to ``submit``, Esc cancels.
+
+    ``submit(text)`` returns None when done (the dialog closes with ``text``) or a one-line error,
+    shown under the box while the dialog stays open for another try.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, prompt: str, submit, initial: str = "") -> None:
+        super().__init__()
+        self.title_text, self.prompt, self.submit, self.initial = title, prompt, submit, initial
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import Vertical
+        from textual.widgets import Input
+
+        with Vertical(id="ask-box") as box:
+            box.border_title = self.title_text
+            yield Static(self.prompt, id="ask-prompt")
+            yield Input(self.initial, id="ask-input")
+            yield Static("", id="ask-error")
+
+    def on_mount(self) -> None:
+        from textual.widgets import Input
+
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event) -> None:
+        text = event.value.strip()
+        try:
+            error = self.submit(text)
+        except Exception as exc:  # a one-line message, never a traceback
+            from nacscope.tui.jobs import describe_error
+
+            error = describe_error(exc)
+        if error:
+            self.query_one("#ask-error", Static).update(f"[red]{escape(error)}[/]")
+        else:
+            self.dismiss(text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

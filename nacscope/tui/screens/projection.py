@@ -1,11 +1,11 @@
-"""Projection: the UMAP scatter of a layer's codes, coloured by label; zoom, pan, select a point."""
+"""Projection: the UMAP scatter of a layer's codes, coloured by label, query/gallery, a collision group or
+a bit; zoom, pan, select a point, export the selection."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from nacscope.tui.screens.base import NacScreen
 from nacscope.tui.session import Busy
-from nacscope.tui.widgets import ImageView, Scatter, label_hex
+from nacscope.tui.widgets import ImageView, Scatter
 from nacscope.tui.widgets.codes import code_lines
 
 
@@ -33,6 +33,9 @@ class ProjectionScreen(NacScreen):
         Binding("enter,space", "select", "Select point"),
         Binding("n", "neighbours", "Neighbours"),
         Binding("u", "compute", "Compute UMAP"),
+        Binding("c", "cycle_colour", "Colour by"),
+        Binding("b", "choose_bit", "Colour by bit", show=False),
+        Binding("x", "export", "Export selection"),
     ]
 
     def body(self) -> ComposeResult:
@@ -47,6 +50,9 @@ class ProjectionScreen(NacScreen):
         super().__init__()
         self.loaded_layer: tuple | None = None
         self.coords: np.ndarray | None = None
+        self.colour_mode = ""  # one of colouring.MODES; the first the file allows
+        self.bit = 0
+        self.colours: Any = None  # the colouring.Colouring shown
 
     def on_mount(self) -> None:
         self.query_one(Scatter).focus()
@@ -63,28 +69,103 @@ class ProjectionScreen(NacScreen):
             return
         xy, info = stored if stored is not None else (None, {})
         self.coords = xy
-        s = self.session
-        labels = s.labels if s.label_kind == "class" else None
         scatter = self.query_one(Scatter)
         scatter.selected = None
-        scatter.set_points(xy, labels)
+        scatter.set_points(xy)
         tw = info.get("trustworthiness")
         scatter.border_title = (f"UMAP of {layer}" + (f" \u00b7 trustworthiness {tw:.3f}" if tw is not None else "")
                                 if xy is not None else f"{layer}: no projection stored")
-        legend = Text()
-        if labels is not None:
-            names = s.class_names or [str(i) for i in range(int(labels.max()) + 1 if len(labels) else 0)]
-            for i, name in enumerate(names[:20]):
-                legend.append("\u25a0 ", style=label_hex(i))
-                legend.append(f"{name}  ")
-        legend.append("\n+/- zoom \u00b7 arrows pan \u00b7 Enter select \u00b7 0 reset", style="dim")
-        if xy is None:
-            legend.append("\nno projection stored for this layer: press u to compute one (UMAP)", style="yellow")
-        self.query_one("#pj-legend", Static).update(legend)
+        self._recolour()
         self.query_one("#pj-info", Static).update("")
         self.query_one("#pj-img", ImageView).set_image(None, caption="")  # no stale sample from another layer
 
+    def on_screen_resume(self) -> None:
+        if self.colour_mode == "group" and self.coords is not None:
+            self._recolour()  # the group chosen on the Collisions screen may have changed
+
+    def _highlighted_group(self) -> tuple[int, np.ndarray] | None:
+        """The collision group selected on the Collisions screen (same layer), else the selected
+        point's group, else the largest; None without collisions."""
+        layer = self.code_layer
+        rep = self.session.collisions(layer)
+        if not rep.n_groups:
+            return None
+        col = self.nac.get_screen_for_mode("collisions") if self.nac._screen_stacks.get("collisions") else None
+        gi = getattr(col, "group_index", None) if getattr(col, "report_layer", None) == layer else None
+        sel = self.query_one(Scatter).selected
+        if gi is None and sel is not None:
+            hits = [i for i, g in enumerate(rep.groups) if sel in g]
+            gi = hits[0] if hits else None
+        gi = 0 if gi is None else int(gi)
+        return gi, np.asarray(rep.groups[gi], dtype=np.int64)
+
+    def _recolour(self) -> None:
+        from nacscope.tui.screens.colouring import available, colouring
+
+        modes = available(self.session)
+        if self.colour_mode not in modes:
+            self.colour_mode = modes[0]
+        scatter = self.query_one(Scatter)
+        group = self._highlighted_group() if self.colour_mode == "group" else None
+        self.colours = c = colouring(self.session, self.code_layer, self.colour_mode, group=group, bit=self.bit)
+        if self.colour_mode == "bit":
+            self.bit = int(self.bit) % self.session.layer(self.code_layer).units
+        scatter.set_colours(c.classes, c.palette)
+        legend = c.legend()
+        legend.append("\nc: colour by \u00b7 x: export the selection", style="dim")
+        legend.append("\n+/- zoom \u00b7 arrows pan \u00b7 Enter select \u00b7 0 reset", style="dim")
+        if self.coords is None:
+            legend.append("\nno projection stored for this layer: press u to compute one (UMAP)", style="yellow")
+        self.query_one("#pj-legend", Static).update(legend)
+
+    def selection(self) -> tuple[np.ndarray, str]:
+        """The rows ``x`` exports: the points in view of the highlighted group (colour by group), or of
+        the selected point's colour (its label, role or bit value), or every point in view."""
+        scatter, c = self.query_one(Scatter), self.colours
+        rows = scatter.in_view()
+        if c is None or c.classes is None:
+            return rows, "points in view"
+        if c.mode == "group":
+            return rows[c.classes[rows] == 1], f"{c.names[1]} in view"
+        if scatter.selected is not None:
+            k = int(c.classes[scatter.selected])
+            name = c.names[k] if 0 <= k < len(c.names) else str(k)
+            return rows[c.classes[rows] == k], f"{name} points in view"
+        return rows, "points in view"
+
     # -- actions ---------------------------------------------------------------------------------
+    def action_cycle_colour(self) -> None:
+        from nacscope.tui.screens.colouring import available
+
+        modes = available(self.session)
+        i = modes.index(self.colour_mode) if self.colour_mode in modes else -1
+        self.colour_mode = modes[(i + 1) % len(modes)]
+        self._recolour()
+
+    def action_choose_bit(self) -> None:
+        from nacscope.tui.screens.dialogs import AskDialog
+
+        units = self.session.layer(self.code_layer).units
+
+        def submit(text: str) -> str | None:
+            if not text.isdigit() or not 0 <= int(text) < units:
+                return f"a unit number from 0 to {units - 1}"
+            self.bit, self.colour_mode = int(text), "bit"
+            self._recolour()
+            return None
+
+        self.app.push_screen(AskDialog("Colour by bit", f"Unit of {self.code_layer} (0..{units - 1}):", submit,
+                                       initial=str(self.bit)))
+
+    def action_export(self) -> None:
+        from nacscope.tui.screens.exporting import ask_export
+
+        if self.coords is None:
+            self.notify("no projection: nothing selected", severity="warning")
+            return
+        rows, what = self.selection()
+        ask_export(self, rows, f"{what}, {self.code_layer}", f"{self.code_layer}.selection")
+
     def action_zoom(self, factor: float) -> None:
         self.query_one(Scatter).zoom(float(factor))
 

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from nacscope.tui.widgets.palette import label_rgb
+from nacscope.tui.widgets.palette import label_hex, label_rgb
 
 # Bit of the braille character for the dot in column dx (0..1) and row dy (0..3) of a cell.
 _DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)  # (4, 2)
@@ -55,6 +55,11 @@ def _label_style(label: int) -> Style:
     return Style(color=Color.from_rgb(*label_rgb(label)))
 
 
+@lru_cache(maxsize=64)
+def _hex_style(colour: str) -> Style:
+    return Style(color=Color.parse(colour))
+
+
 class Scatter(Widget, can_focus=True):
     """Points coloured by label, with zoom, pan and a cursor that selects the nearest point."""
 
@@ -72,7 +77,9 @@ class Scatter(Widget, can_focus=True):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.xy: np.ndarray | None = None
-        self.labels: np.ndarray | None = None
+        self.labels: np.ndarray | None = None  # (N,) colour class of each point
+        self.palette: list[str] | None = None  # colour of each class; None: the label colours
+        self.order: np.ndarray | None = None  # drawing order (the last point drawn owns its cell)
         self.center = np.zeros(2)
         self.span = np.ones(2)  # half-width and half-height of the view in data units
         self.home_span = np.ones(2)
@@ -84,11 +91,38 @@ class Scatter(Widget, can_focus=True):
     def set_points(self, xy: np.ndarray | None, labels: np.ndarray | None = None) -> None:
         self.xy = None if xy is None else np.asarray(xy, dtype=np.float64)
         self.labels = None if labels is None else np.asarray(labels)
+        self.palette, self.order = None, None
         if self.xy is not None and len(self.xy):
             lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
             self.home_center = (lo + hi) / 2
             self.home_span = np.maximum((hi - lo) / 2 * 1.05, 1e-9)
         self.reset_view()
+
+    def set_colours(self, classes: np.ndarray | None, palette: list[str] | None = None) -> None:
+        """Colour point i by ``palette[classes[i]]`` (the label colours when ``palette`` is None).
+
+        Points of higher classes are drawn last, so they own the cells they share (a highlighted
+        group over grey points); ties keep row order.
+        """
+        self.labels = None if classes is None else np.asarray(classes, dtype=np.int64)
+        self.palette = palette
+        self.order = None if palette is None or self.labels is None else np.argsort(self.labels, kind="stable")
+        self._changed()
+
+    def point_colours(self) -> list[str] | None:
+        """The colour (``#rrggbb``) each point is drawn with, (N,); None without colours."""
+        if self.labels is None or self.labels.ndim != 1:
+            return None
+        table = self.palette or [label_hex(i) for i in range(int(self.labels.max(initial=0)) + 1)]
+        return [table[int(c)] if c >= 0 else label_hex(-1) for c in self.labels]
+
+    def in_view(self) -> np.ndarray:
+        """Rows of the points inside the current view (sorted)."""
+        if self.xy is None:
+            return np.empty(0, dtype=np.int64)
+        x0, x1, y0, y1 = self.bounds
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
 
     def reset_view(self) -> None:
         self.center = self.home_center.copy()
@@ -145,7 +179,11 @@ class Scatter(Widget, can_focus=True):
         if self.xy is None or cols < 2 or rows < 2:
             msg = "no projection: press u to compute one" if self.xy is None else ""
             return [Strip([Segment(msg, Style(dim=True))])] + [Strip.blank(cols)] * max(0, rows - 1)
-        masks, owner, _ = braille_grid(self.xy, cols, rows, self.bounds)
+        if self.order is None:
+            masks, owner, _ = braille_grid(self.xy, cols, rows, self.bounds)
+        else:  # drawn in class order: the owner of a cell is the point of the highest class in it
+            masks, owner, _ = braille_grid(self.xy[self.order], cols, rows, self.bounds)
+            owner = np.where(owner >= 0, self.order[np.maximum(owner, 0)], -1)
         cur_c, cur_r = cols // 2, rows // 2
         sel_cell = None
         if self.selected is not None:
@@ -158,7 +196,7 @@ class Scatter(Widget, can_focus=True):
                 m, o = int(masks[r, c]), int(owner[r, c])
                 ch = chr(0x2800 + m) if m else " "
                 lab = int(self.labels[o]) if (o >= 0 and self.labels is not None and self.labels.ndim == 1) else 0
-                style = _label_style(lab) if m else _PLAIN
+                style = (_label_style(lab) if self.palette is None else _hex_style(self.palette[lab])) if m else _PLAIN
                 if sel_cell is not None and r * cols + c == sel_cell:
                     ch, style = "\u25c9", Style(color="white", bold=True)
                 elif r == cur_r and c == cur_c:

@@ -178,17 +178,25 @@ def export_codes(
             raise CodeSetError(f"{cs.path} is not complete (being written or interrupted); export it when done")
         name = choose_layer(cs, layer)
         selected = _select_rows(cs, rows)
-        paths = output_paths(out, fmt, cs)
-        _check_outputs(paths.values(), force, codeset_files(codeset))
-        src = _Rows(cs, name, selected)
-        if src.n == 0:
+        _check_outputs(output_paths(out, fmt, cs).values(), force, codeset_files(codeset))
+        if (cs.n_samples if selected is None else len(selected)) == 0:
             raise OptionError(f"no {rows} rows to export in {cs.path.name}")
-        units = cs.layer(name).units
-        writer = {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv,
-                  "faiss": _write_faiss}[fmt]
-        with ExitStack() as stack:  # every output renamed when all are written; none on failure
-            tmps = {role: stack.enter_context(atomic_write(p)) for role, p in paths.items()}
-            writer(src, units, tmps, packed, progress)
+        return write_rows(cs, out, fmt=fmt, layer=name, rows=selected, packed=packed, force=force, progress=progress)
+
+
+def write_rows(cs: CodeSet, out: str | os.PathLike, *, fmt: str, layer: str, rows: np.ndarray | None,
+               packed: bool = False, force: bool = False, progress: Progress | None = None) -> list[Path]:
+    """Write ``rows`` (sorted row numbers; None: all) of ``layer`` of an open code set as ``fmt``."""
+    if fmt in _EXTRAS:
+        require_optional(fmt)
+    paths = output_paths(out, fmt, cs)
+    _check_outputs(paths.values(), force, codeset_files(cs.path))
+    units = cs.layer(layer).units
+    writer = {"npz": _write_npz, "npy": _write_npy, "parquet": _write_parquet, "csv": _write_csv,
+              "faiss": _write_faiss}[fmt]
+    with ExitStack() as stack:  # every output renamed when all are written; none on failure
+        tmps = {role: stack.enter_context(atomic_write(p)) for role, p in paths.items()}
+        writer(_Rows(cs, layer, rows), units, tmps, packed, progress)
     return list(paths.values())
 
 
@@ -390,5 +398,5 @@ def _write_faiss(src: _Rows, units: int, tmps: dict[str, Path], packed: bool, pr
         np.savez(fh, **_small_arrays(src), units=np.array(units, dtype=np.int64))
 
 
-__all__ = ["FORMATS", "ROW_SELECTIONS", "choose_layer", "export_codes", "hex_rows", "infer_format", "output_paths",
-           "require_optional"]
+__all__ = ["FORMATS", "ROW_SELECTIONS", "SUFFIX_FORMATS", "choose_layer", "export_codes", "hex_rows", "infer_format",
+           "output_paths", "require_optional", "write_rows"]
