@@ -87,8 +87,11 @@ def _open_sidecar(cs: "CodeSet") -> h5py.File | None:
         except OSError:
             time.sleep(0.05 * (attempt + 1))
             continue
-        if f.attrs.get("format") == CACHE_FORMAT and f.attrs.get("codeset") == fingerprint(cs):
-            return f
+        try:
+            if _text(f.attrs.get("format")) == CACHE_FORMAT and _text(f.attrs.get("codeset")) == fingerprint(cs):
+                return f
+        except Exception as exc:  # noqa: BLE001 - damaged attributes: the sidecar is ignored, never fatal
+            warnings.warn(f"cache {side} is unreadable ({_first_line(exc)}); ignoring it", CacheWarning, stacklevel=3)
         f.close()
         return None
     warnings.warn(f"cache {side} is unreadable; ignoring it", CacheWarning, stacklevel=3)
@@ -104,14 +107,14 @@ def _lookup(cs: "CodeSet", group: str, name: str, read: Callable[[Any], Any]) ->
     sources = ([side] if side is not None else []) + [cs.f]
     try:
         for f in sources:
-            g = f.get(group)
-            if not isinstance(g, h5py.Group) or name not in g:
-                continue
             try:
+                g = f.get(group)
+                if not isinstance(g, h5py.Group) or name not in g:
+                    continue
                 return read(g[name])
             except Exception as exc:  # noqa: BLE001 - a poisoned entry must never be fatal
                 where = cache_path(cs.path) if f is side else cs.path
-                msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                msg = _first_line(exc)
                 warnings.warn(f"ignoring corrupt cache entry {group}/{name} in {where} ({msg}); recomputing",
                               CacheWarning, stacklevel=3)
                 return None
@@ -128,6 +131,7 @@ def read_cached(cs: "CodeSet", key: str, params: Mapping[str, Any]) -> dict[str,
     def read(entry):
         if not isinstance(entry, h5py.Group):
             raise ValueError("not a group")
+        _check_self_contained(entry)
         if _text(entry.attrs.get("params")) != want or int(entry.attrs.get("n_samples", -1)) != cs.n_samples:
             return None
         return {
@@ -136,6 +140,51 @@ def read_cached(cs: "CodeSet", key: str, params: Mapping[str, Any]) -> dict[str,
         }
 
     return _lookup(cs, "analysis", key, read)
+
+
+def _check_self_contained(obj: h5py.Group | h5py.Dataset) -> None:
+    """Raise ValueError if a cache entry reads anything from outside its file (like code sets, see validate)."""
+    objs = [obj]
+    if isinstance(obj, h5py.Group):
+        for name in obj:
+            if isinstance(obj.get(name, getlink=True), h5py.ExternalLink):
+                raise ValueError(f"{name}: external link")
+            objs.append(obj[name])
+    for o in objs:
+        if isinstance(o, h5py.Dataset) and (o.external or o.is_virtual):
+            raise ValueError(f"{o.name}: data stored outside the file")
+
+
+def _is_self_contained(group: h5py.Group, name: str) -> bool:
+    try:
+        if isinstance(group.get(name, getlink=True), h5py.ExternalLink):
+            return False
+        _check_self_contained(group[name])
+        return True
+    except Exception:  # noqa: BLE001 - a damaged entry is dropped, then recomputed when asked for
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def _member_names(cs: "CodeSet", group: str) -> list[str]:
+    """Names under ``/<group>`` of the sidecar and (older files) of the code set; a damaged group counts as empty."""
+    names: set[str] = set()
+    side = _open_sidecar(cs)
+    try:
+        for f in ([side] if side is not None else []) + [cs.f]:
+            try:
+                g = f.get(group)
+                if isinstance(g, h5py.Group):
+                    names.update(g.keys())
+            except Exception:  # noqa: BLE001 - listed as absent; reading an entry warns
+                pass
+    finally:
+        if side is not None:
+            side.close()
+    return sorted(names)
 
 
 def _text(v: Any) -> str | None:
@@ -196,7 +245,7 @@ def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py
                     src = old.get(gname) if old is not None else None
                     if isinstance(src, h5py.Group):
                         for member in src:
-                            if not (gname == group and member == name):
+                            if not (gname == group and member == name) and _is_self_contained(src, member):
                                 src.copy(member, g)
                 if old is not None:
                     old.close()
@@ -248,15 +297,7 @@ def write_cached(
 
 def cached_keys(cs: "CodeSet") -> list[str]:
     """Keys of the cached analyses of a code set (sidecar and, for older files, in the file)."""
-    keys: set[str] = set()
-    side = _open_sidecar(cs)
-    for f in ([side] if side is not None else []) + [cs.f]:
-        g = f.get("analysis")
-        if isinstance(g, h5py.Group):
-            keys.update(g.keys())
-    if side is not None:
-        side.close()
-    return sorted(keys)
+    return _member_names(cs, "analysis")
 
 
 def read_projection(cs: "CodeSet", name: str, params: Mapping[str, Any] | None = None) -> np.ndarray | None:
@@ -264,6 +305,7 @@ def read_projection(cs: "CodeSet", name: str, params: Mapping[str, Any] | None =
     def read(ds):
         if not isinstance(ds, h5py.Dataset):
             raise ValueError("not a dataset")
+        _check_self_contained(ds)
         if params is not None and _text(ds.attrs.get("params")) != canonical_params(params):
             return None
         if ds.shape != (cs.n_samples, 2):
@@ -302,12 +344,4 @@ def projection_attrs(cs: "CodeSet", name: str) -> dict[str, Any] | None:
 
 def projection_names(cs: "CodeSet") -> list[str]:
     """Names of the stored projections (sidecar and, for older files, in the file)."""
-    names: set[str] = set()
-    side = _open_sidecar(cs)
-    for f in ([side] if side is not None else []) + [cs.f]:
-        g = f.get("projections")
-        if isinstance(g, h5py.Group):
-            names.update(g.keys())
-    if side is not None:
-        side.close()
-    return sorted(names)
+    return _member_names(cs, "projections")
