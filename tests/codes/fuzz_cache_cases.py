@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from tests.codes.fuzz_cases import N, Case, _bytes, _edit, _flip, _secret_files, _stale_flags
+from tests.codes.fuzz_cases import N, SECRET, Case, _bytes, _edit, _flip, _secret_files, _stale_flags
 
 
 def cache_cases() -> list[Case]:
