@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING, Any, Callable
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+import numpy as np
 
 from nacscope.errors import CodeSetError
 
@@ -26,14 +29,35 @@ def cache_key(prefix: str, name: str) -> str:
     return f"{prefix}.{safe}"
 
 
-def cached_or_compute(cs: "CodeSet", key: str, params: dict, use_cache: bool, compute: Callable[[], tuple[Any, dict]]):
-    """(result, arrays) from the cache when stored with these params, else computed and stored."""
-    from nacscope.codes.cache import read_cached, write_cached
+def well_formed(result: Any, arrays: Mapping[str, Any], keys: Iterable[str] = (),
+                array_rows: Mapping[str, int | None] | None = None) -> bool:
+    """Whether a cached entry has the shape its reader needs: ``result`` a dict with every one of ``keys``,
+    and each array of ``array_rows`` present, at least 1-D, with that many rows (None: any)."""
+    if not isinstance(result, dict) or any(k not in result for k in keys):
+        return False
+    for name, rows in (array_rows or {}).items():
+        a = arrays.get(name)
+        if not isinstance(a, np.ndarray) or a.ndim < 1 or a.dtype.kind not in "biuf" or (rows is not None and len(a) != rows):
+            return False
+    return True
+
+
+def cached_or_compute(cs: "CodeSet", key: str, params: dict, use_cache: bool, compute: Callable[[], tuple[Any, dict]],
+                      check: Callable[[Any, dict], bool] | None = None):
+    """(result, arrays) from the cache when stored with these params, else computed and stored.
+
+    ``check(result, arrays)`` says whether a cached entry is usable (see :func:`well_formed`); one that
+    is not (a damaged or hand-edited cache) is reported in one warning line and recomputed.
+    """
+    from nacscope.codes.cache import CacheWarning, read_cached, write_cached
 
     if use_cache:
         hit = read_cached(cs, key, params)
         if hit is not None:
-            return hit["result"], hit["arrays"]
+            if check is None or check(hit["result"], hit["arrays"]):
+                return hit["result"], hit["arrays"]
+            warnings.warn(f"ignoring corrupt cache entry analysis/{key} of {cs.path.name} (members missing or "
+                          f"malformed); recomputing", CacheWarning, stacklevel=2)
     result, arrays = compute()
     if use_cache:
         try:

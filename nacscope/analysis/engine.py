@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from nacscope.analysis.bits import bit_health, bit_health_summary
-from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
+from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute, well_formed
 from nacscope.analysis.collisions import collision_groups, neighbour_stats, nn_histogram
 from nacscope.analysis.patterns import cumulative_distinct, region_stats
 from nacscope.analysis.retrieval import RANKS
@@ -39,6 +39,16 @@ RETRIEVAL_R = 1000
 RETRIEVAL_K = 100
 RETRIEVAL_RADIUS = 2
 KNN_K = 10
+#: Keys of a ``layers.<name>`` block (what readers of a cached block rely on).
+LAYER_KEYS = ("n_samples", "n_bits", "kind", "distinct_patterns", "distinct_fraction", "regions_with_multiple_samples",
+              "fraction_regions_multiple", "largest_region", "size_histogram", "collision_groups",
+              "samples_in_collisions", "largest_group", "mixed_label_groups", "samples_in_mixed_groups",
+              "mean_group_purity", "near_collisions", "nn_rows", "nn_distance", "dead_bits", "stuck_bits",
+              "bit_entropy", "mean_bit_entropy", "mean_rate", "mean_abs_correlation", "effective_bits")
+#: Keys of a ``retrieval.<name>`` block that do not depend on R, k and the radius.
+RETRIEVAL_KEYS = ("rank", "split", "n_queries", "n_gallery", "query_subset", "map", "map_skip_no_relevant",
+                  "queries_without_relevant", "tie_aware_map", "knn_accuracy", "knn_k", "mean_relevant", "notes")
+RETRIEVAL_ARRAYS = ("ap", "ap_at_r", "tie_ap", "knn_correct", "query_rows", "pr_precision", "pr_recall")
 
 
 def check_layers(cs: "CodeSet", layers: Sequence[str] | None) -> list[str]:
@@ -120,7 +130,11 @@ def analyze_layer(
         arrays = {"group_of": rep.group_of, "rates": health["rates"], "nn": nn, "nn_rows": rows}
         return summary, arrays
 
-    return cached_or_compute(cs, cache_key("layer", name), params, use_cache, compute)
+    def check(result, arrays) -> bool:
+        return well_formed(result, arrays, LAYER_KEYS, {"group_of": cs.n_samples, "rates": info.units, "nn": None,
+                                                        "nn_rows": None})
+
+    return cached_or_compute(cs, cache_key("layer", name), params, use_cache, compute, check)
 
 
 def analyze_retrieval(
@@ -166,7 +180,11 @@ def analyze_retrieval(
                   "query_rows": sub.query_rows, "pr_precision": res.pr_precision, "pr_recall": res.pr_recall}
         return summary, arrays
 
-    return cached_or_compute(cs, cache_key("retrieval", name), params, use_cache, compute)
+    def check(result, arrays) -> bool:
+        keys = (*RETRIEVAL_KEYS, f"map_at_{R}", f"precision_at_{k}", f"precision_radius_{radius}")
+        return well_formed(result, arrays, keys, dict.fromkeys(RETRIEVAL_ARRAYS))
+
+    return cached_or_compute(cs, cache_key("retrieval", name), params, use_cache, compute, check)
 
 
 def analyze_cumulative(
@@ -186,7 +204,10 @@ def analyze_cumulative(
         full = cumulative_distinct(cs, None, group_of=group_of, progress=progress)
         return {name: {k: st[k] for k in keys} for name, st in full.items()}, {}
 
-    full = cached_or_compute(cs, "cumulative", params, use_cache, compute)[0]
+    def check(result, arrays) -> bool:
+        return isinstance(result, dict) and all(well_formed(result.get(n), {}, keys) for n in cs.layer_names)
+
+    full = cached_or_compute(cs, "cumulative", params, use_cache, compute, check)[0]
     return {name: full[name] for name in layers}
 
 

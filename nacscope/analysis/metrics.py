@@ -15,6 +15,25 @@ def check_labels(q_labels: np.ndarray, g_labels: np.ndarray) -> None:
         raise OptionError(f"query and gallery labels differ in shape: {q_labels.shape} vs {g_labels.shape}")
 
 
+def dense_class_ids(*labels: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Class ids renumbered 0..K-1 in their order when they are sparse (an id >= the number of labels).
+
+    Votes and per-class tables index arrays by class id: ids such as 2**62 (a corrupt file, hashed
+    labels) would allocate exabytes. Renumbering keeps equality and order, so every metric (and the
+    k-NN rule "ties: the smallest id") is unchanged; dense ids are returned as they are.
+    """
+    arrays = [np.asarray(a) for a in labels]
+    total = sum(a.size for a in arrays)
+    if not total or max(int(a.max(initial=0)) for a in arrays) < total:
+        return tuple(arrays)
+    _, inverse = np.unique(np.concatenate([a.ravel() for a in arrays]), return_inverse=True)
+    out, start = [], 0
+    for a in arrays:
+        out.append(inverse[start : start + a.size].reshape(a.shape).astype(np.int64))
+        start += a.size
+    return tuple(out)
+
+
 def relevance(q_labels: np.ndarray, g_labels: np.ndarray) -> np.ndarray:
     """(Q, G) bool: same class label, or (multi-hot, 2-D labels) at least one shared label."""
     q_labels, g_labels = np.asarray(q_labels), np.asarray(g_labels)

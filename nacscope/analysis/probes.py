@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute
+from nacscope.analysis.cached import ALGORITHM_VERSION, cache_key, cached_or_compute, well_formed
 from nacscope.analysis.knn import hamming_topk
-from nacscope.analysis.metrics import knn_predict
+from nacscope.analysis.metrics import dense_class_ids, knn_predict
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
 
@@ -81,6 +81,7 @@ def _paper_linear_probe(x_train, y_train, x_test, y_test, *, epochs: int, batch:
     import torch
 
     g = torch.Generator().manual_seed(seed)
+    y_train, y_test = dense_class_ids(y_train, y_test)
     xt = torch.as_tensor(np.asarray(x_train, dtype=np.float32))  # (N, F)
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
     n_classes = int(max(y_train.max(), y_test.max())) + 1
@@ -128,6 +129,7 @@ def knn_code_probe(packed_train: np.ndarray, y_train: np.ndarray, packed_test: n
     """Test accuracy of k-NN classification by Hamming distance on packed codes (ties: see ``knn_predict``)."""
     _check_xy(packed_train, y_train, packed_test, y_test)
     idx, _ = hamming_topk(packed_test, packed_train, k)  # (T, k)
+    y_train, y_test = dense_class_ids(y_train, y_test)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     return float(np.mean(knn_predict(y_train[idx], n_classes) == y_test))
 
@@ -170,4 +172,8 @@ def analyze_probes(cs: "CodeSet", layer: str, *, k: int = 10, protocol: str = "f
                                                   progress=progress)
         return out, {}
 
-    return cached_or_compute(cs, cache_key("probes", layer), params, use_cache, compute)[0]
+    def check(result, arrays) -> bool:
+        return well_formed(result, arrays, ("train", "test", "logistic_codes", "knn_codes", "knn_k", "features",
+                                            "linear_features", "protocol"))
+
+    return cached_or_compute(cs, cache_key("probes", layer), params, use_cache, compute, check)[0]

@@ -33,7 +33,7 @@ import numpy as np
 
 from nacscope.analysis.hamming import common_ones, distance_dtype, hamming_distances
 from nacscope.analysis.knn import BACKENDS, BLOCK_PAIRS, check_pair, hamming_topk, neighbours, use_numba
-from nacscope.analysis.metrics import check_labels, harmonic_numbers, knn_predict, relevance, tie_aware_ap_from_histograms
+from nacscope.analysis.metrics import check_labels, dense_class_ids, harmonic_numbers, knn_predict, relevance, tie_aware_ap_from_histograms
 from nacscope.choices import RANKS  # noqa: F401 (re-exported)
 from nacscope.errors import OptionError
 from nacscope.progress import Progress
@@ -245,6 +245,8 @@ def retrieval_metrics(
     multihot = g_labels.ndim == 2
     if not multihot and min(q_labels.min(initial=0), g_labels.min(initial=0)) < 0:
         raise OptionError("class labels must be non-negative integers")
+    if not multihot:
+        q_labels, g_labels = dense_class_ids(q_labels, g_labels)
     n_classes = 0 if multihot else int(max(q_labels.max(initial=0), g_labels.max(initial=0))) + 1
     if use_numba(backend):
         rank_block = _numba_ranker(q, g, q_labels, g_labels, exclude_self, rank, n_bits, R_eff, ks_eff, knn_k)

@@ -117,7 +117,7 @@ def _open_sidecar(cs: "CodeSet") -> h5py.File | None:
             time.sleep(0.05 * (attempt + 1))
             continue
         try:
-            if f.attrs.get("format") == CACHE_FORMAT and f.attrs.get("codeset") == fingerprint(cs):
+            if _text(f.attrs.get("format")) == CACHE_FORMAT and _text(f.attrs.get("codeset")) == fingerprint(cs):
                 return f
         except Exception:  # noqa: BLE001 - a damaged sidecar is ignored, never fatal
             break
@@ -158,6 +158,7 @@ def read_cached(cs: "CodeSet", key: str, params: Mapping[str, Any]) -> dict[str,
     def read(entry):
         if not isinstance(entry, h5py.Group):
             raise ValueError("not a group")
+        _check_self_contained(entry)
         if _text(entry.attrs.get("params")) != want or int(entry.attrs.get("n_samples", -1)) != cs.n_samples:
             return None
         stored = _text(entry.attrs.get("digest"))
@@ -170,6 +171,47 @@ def read_cached(cs: "CodeSet", key: str, params: Mapping[str, Any]) -> dict[str,
         return {"result": json.loads(text or ""), "arrays": arrays}
 
     return _lookup(cs, "analysis", key, read)
+
+
+def _check_self_contained(obj: h5py.Group | h5py.Dataset) -> None:
+    """Raise ValueError if a cache entry reads anything from outside its file (like code sets, see validate)."""
+    objs = [obj]
+    if isinstance(obj, h5py.Group):
+        for name in obj:
+            if isinstance(obj.get(name, getlink=True), h5py.ExternalLink):
+                raise ValueError(f"{name}: external link")
+            objs.append(obj[name])
+    for o in objs:
+        if isinstance(o, h5py.Dataset) and (o.external or o.is_virtual):
+            raise ValueError(f"{o.name}: data stored outside the file")
+
+
+def _is_self_contained(group: h5py.Group, name: str) -> bool:
+    try:
+        if isinstance(group.get(name, getlink=True), h5py.ExternalLink):
+            return False
+        _check_self_contained(group[name])
+        return True
+    except Exception:  # noqa: BLE001 - a damaged entry is dropped, then recomputed when asked for
+        return False
+
+
+def _member_names(cs: "CodeSet", group: str) -> list[str]:
+    """Names under ``/<group>`` of the sidecar and (older files) of the code set; a damaged group counts as empty."""
+    names: set[str] = set()
+    side = _open_sidecar(cs)
+    try:
+        for f in ([side] if side is not None else []) + [cs.f]:
+            try:
+                g = f.get(group)
+                if isinstance(g, h5py.Group):
+                    names.update(g.keys())
+            except Exception:  # noqa: BLE001 - listed as absent; reading an entry warns
+                pass
+    finally:
+        if side is not None:
+            side.close()
+    return sorted(names)
 
 
 def _text(v: Any) -> str | None:
@@ -239,6 +281,8 @@ def _copy_members(old: h5py.File | None, f: h5py.File, group: str, name: str) ->
             if gname == group and member == name:
                 continue
             try:
+                if not _is_self_contained(src, member):  # an external link or dataset is never copied
+                    continue
                 src.copy(member, g)
             except Exception:  # noqa: BLE001
                 if member in g:
@@ -314,27 +358,12 @@ def cached_keys(cs: "CodeSet") -> list[str]:
     return _member_names(cs, "analysis")
 
 
-def _member_names(cs: "CodeSet", group: str) -> list[str]:
-    """Names under ``/<group>`` of the sidecar and the code set; an unreadable sidecar counts as empty."""
-    names: set[str] = set()
-    side = _open_sidecar(cs)
-    for f in ([side] if side is not None else []) + [cs.f]:
-        try:
-            g = f.get(group)
-            if isinstance(g, h5py.Group):
-                names.update(g.keys())
-        except Exception as exc:  # noqa: BLE001 - a damaged sidecar is never fatal
-            _warn(f"cache {cache_path(cs.path)} is unreadable ({_short(exc)}); ignoring it")
-    if side is not None:
-        side.close()
-    return sorted(names)
-
-
 def read_projection(cs: "CodeSet", name: str, params: Mapping[str, Any] | None = None) -> np.ndarray | None:
     """A stored (N, 2) projection, or None if absent (or stored with other params)."""
     def read(ds):
         if not isinstance(ds, h5py.Dataset):
             raise ValueError("not a dataset")
+        _check_self_contained(ds)
         if params is not None and _text(ds.attrs.get("params")) != canonical_params(params):
             return None
         if ds.shape != (cs.n_samples, 2):

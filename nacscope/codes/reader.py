@@ -76,6 +76,12 @@ class CodeSet:
         try:
             self._check_header()
             self._n = self.rows_available() if not self.complete else None
+        except CodeSetError:
+            self.f.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - h5py on damaged metadata: KeyError, OSError, RuntimeError...
+            self.f.close()
+            raise CodeSetError(f"{p} is corrupt or unreadable as HDF5 ({_short(exc)})") from None
         except BaseException:
             self.f.close()
             raise
@@ -94,7 +100,8 @@ class CodeSet:
 
         a = self.f.attrs
         fmt = a.get("format")
-        if (fmt.decode(errors="replace") if isinstance(fmt, bytes) else fmt) != FORMAT_NAME:
+        fmt = fmt.decode(errors="replace") if isinstance(fmt, bytes) else fmt
+        if not isinstance(fmt, str) or fmt != FORMAT_NAME:
             raise CodeSetError(f"{self.path} is an HDF5 file but not a nacscope code set (no format={FORMAT_NAME!r})")
         version = a.get("format_version", -1)
         if not isinstance(version, (int, np.integer)) or isinstance(version, (bool, np.bool_)):
@@ -109,6 +116,9 @@ class CodeSet:
         problems = violations(self.f, first=True)
         if problems:
             raise CodeSetError(f"{self.path} is not a valid code set: {problems[0]} (see `nacscope info --check`)")
+        # Walk every dataset's chunk index now (metadata only): damage there is one line at open, not a
+        # failure in the middle of an analysis.
+        self.f.visititems(lambda _name, obj: obj.id.get_storage_size() and None if isinstance(obj, h5py.Dataset) else None)
 
     # -- metadata -------------------------------------------------------------------------------
     @property
@@ -116,10 +126,14 @@ class CodeSet:
         """Root attributes (provenance), with JSON-valued ones decoded."""
         out: dict[str, Any] = {}
         for k, v in self.f.attrs.items():
+            if isinstance(v, np.ndarray):  # an array attribute (or a hostile one where text is expected)
+                v = [x.decode(errors="replace") if isinstance(x, bytes) else x for x in v.ravel().tolist()]
             if isinstance(v, bytes):
-                v = v.decode()
+                v = v.decode(errors="replace")
             if isinstance(v, np.generic):
                 v = v.item()
+            if isinstance(v, str):  # h5py keeps undecodable bytes as surrogates, which no console can print
+                v = v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             if isinstance(v, str) and v[:1] in "{[":
                 try:
                     v = json.loads(v)
@@ -176,7 +190,7 @@ class CodeSet:
     def packed(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """Packed bits of a layer, (n, row_bytes) uint8. ``rows`` is a slice or sorted index array."""
         ds = self._layer_group(name)["bits"]
-        return _read(ds, rows, self.n_samples)
+        return _zero_padding(_read(ds, rows, self.n_samples), int(self._layer_group(name).attrs["units"]))
 
     def bits(self, name: str, rows: slice | np.ndarray | None = None) -> np.ndarray:
         """Unpacked bits of a layer, (n, units) uint8 of 0/1."""
@@ -185,9 +199,9 @@ class CodeSet:
     def iter_packed(self, name: str, batch_rows: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start_row, packed_block)`` over a layer, reading one block at a time."""
         ds = self._layer_group(name)["bits"]
-        n = self.n_samples
+        n, units = self.n_samples, int(self._layer_group(name).attrs["units"])
         for start in range(0, n, batch_rows):
-            yield start, ds[start : min(n, start + batch_rows)]
+            yield start, _zero_padding(_read(ds, slice(start, min(n, start + batch_rows)), n), units)
 
     def layer_features(self, name: str, rows=None) -> np.ndarray | None:
         g = self._layer_group(name)
@@ -210,7 +224,7 @@ class CodeSet:
 
     @property
     def sample_index(self) -> np.ndarray:
-        return self.f["samples"]["index"][: self.n_samples]
+        return _read(self.f["samples"]["index"], None, self.n_samples)
 
     @property
     def label_kind(self) -> str | None:
@@ -227,12 +241,12 @@ class CodeSet:
         s = self.f["samples"]
         if "class_names" not in s:
             return None
-        return [c.decode() if isinstance(c, bytes) else str(c) for c in s["class_names"][()]]
+        return [c.decode(errors="replace") if isinstance(c, bytes) else str(c) for c in _read(s["class_names"], None, len(s["class_names"]))]
 
     @property
     def query_mask(self) -> np.ndarray | None:
         s = self.f["samples"]
-        return s["is_query"][: self.n_samples].astype(bool) if "is_query" in s else None
+        return _read(s["is_query"], None, self.n_samples).astype(bool) if "is_query" in s else None
 
     @property
     def has_thumbnails(self) -> bool:
@@ -296,8 +310,26 @@ class CodeSet:
         return f"CodeSet({str(self.path)!r}, n={self.n_samples}, layers={self.layer_names})"
 
 
+def _zero_padding(packed: np.ndarray, units: int) -> np.ndarray:
+    """Packed rows with the padding bits past ``units`` cleared (the spec says they are zero; a file that
+    sets them would otherwise split equal codes into distinct patterns). ``info --check`` reports them."""
+    if units % 8 and packed.size and np.any(packed[:, -1] & np.uint8((1 << (8 - units % 8)) - 1)):
+        packed = packed.copy()
+        packed[:, -1] &= np.uint8((0xFF << (8 - units % 8)) & 0xFF)
+    return packed
+
+
 def _read(ds: h5py.Dataset, rows, n: int) -> np.ndarray:
-    """Rows of a per-sample array, never past row ``n`` (the rows every array holds)."""
+    """Rows of a per-sample array, never past row ``n`` (the rows every array holds).
+
+    A read that HDF5 cannot do (a damaged chunk index, a truncated file) is one CodeSetError."""
+    try:
+        return _read_rows(ds, rows, n)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise CodeSetError(f"{ds.file.filename}: cannot read {ds.name} (corrupt file: {_short(exc)})") from None
+
+
+def _read_rows(ds: h5py.Dataset, rows, n: int) -> np.ndarray:
     if rows is None:
         return ds[:n]
     if isinstance(rows, slice):

@@ -44,14 +44,21 @@ def violations(f: h5py.File, *, check_padding: bool = False, first: bool = False
     anywhere would make nacscope read bytes from outside the file. Any exception while looking
     (an attribute of an unexpected type, a member of the wrong kind) is itself a violation.
     """
-    closed = foreign_storage(f, first=first)
+    try:
+        closed = foreign_storage(f, first=first)
+    except Exception as exc:  # noqa: BLE001 - damaged metadata while walking the links
+        return [f"unreadable metadata ({type(exc).__name__}: {_first_line(exc)})"]
     if closed and first:
         return closed
     try:
         errors = closed + _validate_open(f, check_padding)
     except Exception as exc:  # noqa: BLE001 - a malformed file must give a line, never a traceback
-        errors = closed + [f"malformed member or attribute ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"]
+        errors = closed + [f"malformed member or attribute ({type(exc).__name__}: {_first_line(exc)})"]
     return errors[:1] if first else errors
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else ""
 
 
 def foreign_storage(f: h5py.File, *, first: bool = False) -> list[str]:
@@ -149,6 +156,8 @@ def _validate_open(f: h5py.File, check_padding: bool) -> list[str]:
     if "thumbnails" in s:
         th = s["thumbnails"]
         _check_rows(errors, th, n, "samples/thumbnails", ndim=4, kinds="u")
+        if isinstance(th, h5py.Dataset) and th.ndim == 4 and th.dtype != np.uint8:
+            errors.append(f"samples/thumbnails: dtype {th.dtype}, expected uint8")
         if isinstance(th, h5py.Dataset) and th.ndim == 4 and th.shape[3] not in (1, 3):
             errors.append(f"samples/thumbnails: last axis must be 1 or 3 channels, got {th.shape[3]}")
     if "class_names" in s:
