@@ -22,8 +22,6 @@ inside the code set itself are still read.
 from __future__ import annotations
 
 import datetime as _dt
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -37,6 +35,7 @@ import h5py
 import numpy as np
 
 from nacscope import __version__
+from nacscope.codes.lockfile import FileLock
 from nacscope.errors import CodeSetError
 
 if TYPE_CHECKING:
@@ -44,8 +43,6 @@ if TYPE_CHECKING:
 
 CACHE_SUFFIX = ".cache"
 CACHE_FORMAT = "nacscope.cache"
-#: Longest a writer waits for another process's cache write before giving up with one line.
-LOCK_TIMEOUT_S = 120.0
 
 
 class CacheWarning(UserWarning):
@@ -226,31 +223,6 @@ def can_write(cs: "CodeSet") -> bool:
     return cs.complete and not cs.swmr and os.access(folder, os.W_OK)
 
 
-class _Lock:
-    """An exclusive ``flock`` on ``<code set>.cache.lock``: one cache writer at a time."""
-
-    def __init__(self, path: Path, timeout: float | None = None) -> None:
-        self.path, self.fd = path, -1
-        self.timeout = LOCK_TIMEOUT_S if timeout is None else timeout
-
-    def __enter__(self) -> "_Lock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    os.close(self.fd)
-                    raise CodeSetError(f"another process has been writing the cache {self.path.name[:-5]} "
-                                       f"for over {self.timeout:.0f} s") from None
-                time.sleep(0.05)
-
-    def __exit__(self, *exc) -> None:
-        os.close(self.fd)  # closing releases the lock
-
-
 def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py.Group], None]) -> bool:
     """Write a new sidecar holding the old one's members plus ``write``'s, and rename it into place.
 
@@ -259,7 +231,7 @@ def _rewrite_sidecar(cs: "CodeSet", group: str, name: str, write: Callable[[h5py
     """
     side = cache_path(cs.path)
     try:
-        with _Lock(side.with_name(side.name + ".lock")):
+        with FileLock(side.with_name(side.name + ".lock")):
             _rewrite_locked(cs, side, group, name, write)
         return True
     except (CodeSetError, OSError) as exc:

@@ -99,7 +99,9 @@ def test_corrupt_entry_is_ignored_with_one_warning(small):
 
 
 def _lock(path):
-    return cache_mod._Lock(cache_mod.cache_path(path).with_name(cache_mod.cache_path(path).name + ".lock"))
+    from nacscope.codes.lockfile import FileLock
+
+    return FileLock(cache_mod.cache_path(path).with_name(cache_mod.cache_path(path).name + ".lock"))
 
 
 def test_second_writer_waits_for_the_lock_and_loses_nothing(small):
@@ -123,7 +125,9 @@ def test_second_writer_waits_for_the_lock_and_loses_nothing(small):
 
 
 def test_lock_held_too_long_leaves_the_result_uncached_with_one_warning(small, monkeypatch):
-    monkeypatch.setattr(cache_mod, "LOCK_TIMEOUT_S", 0.2)
+    from nacscope.codes import lockfile
+
+    monkeypatch.setattr(lockfile, "LOCK_TIMEOUT_S", 0.2)
     with CodeSet(small) as cs, _lock(small):
         with pytest.warns(cache_mod.CacheWarning, match="result not cached .*for over 0 s") as rec:
             assert write_cached(cs, "x", {}, {"v": 1}) is False
