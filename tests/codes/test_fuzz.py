@@ -205,7 +205,9 @@ def test_mutation_core_commands(case, base, tmp_path, record_property):
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_mutation_every_command(case, base, tmp_path, record_property):
-    record_property("outcome", run_case(case, base, tmp_path, ("info",) + CORE[1:] + HEAVY))
+    # report (a folder of figures per file) on every third case: all of them took 15 min of CI on 2 cores
+    commands = ("info",) + CORE[1:] + (HEAVY if CASES.index(case) % 3 == 0 else HEAVY[:1])
+    record_property("outcome", run_case(case, base, tmp_path, commands))
 
 
 def test_the_base_file_passes_every_command(base, tmp_path):
