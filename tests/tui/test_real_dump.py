@@ -122,9 +122,9 @@ def test_plane_partition_from_the_regions_screen(dumps):
             scr = app.screen
             await wait_for(pilot, lambda: scr.plane_result is not None, timeout=600)  # exact: ~1e5 faces
             await pilot.pause()
-            return scr.plane_result, scr.query_one("#rg-plane", ImageView).image
+            return scr.plane_result, scr.query_one("#rg-plane", ImageView).image, scr.plane_resolution()
 
-    (rows, result), shown = asyncio.run(run())
+    (rows, result), shown, side = asyncio.run(run())
     assert rows == [3, 7, 11]
     with CodeSet(path) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, rows)
@@ -133,7 +133,7 @@ def test_plane_partition_from_the_regions_screen(dumps):
     assert result["anchor_regions"] == ref.anchor_faces.tolist()
     # The picture: the region's boundary is an edge (dark frame), the anchors red, inside both shades.
     img = result["image"]
-    assert img.shape == (96, 96, 3) and shown is not None
+    assert img.shape == (side, side, 3) and side > 16 and shown is not None  # sized to the picture widget
     assert (img[0, :, 1] == 40).all() and (img[-1, :, 1] == 40).all() and (img[:, 0, 1] == 40).all()
     assert ((img == (255, 0, 0)).all(2)).sum() == 3
     inner = img[1:-1, 1:-1, 1]
