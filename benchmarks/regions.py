@@ -12,6 +12,10 @@
    default ``method="auto"``, which takes the chain walk (one matmul per layer for all cut points).
    Then the same three on 20 segments between test digits on ``models/digits-nac`` (a NAC MLP, with
    the code layer). ``--segments-only`` runs just these.
+4. Exact segments between test digits on a random-init ``convnet`` (nacscope's arch: conv-BN-ReLU 32,
+   64, 128, global average pool, 32-bit code; no chain, so no chain walk), code layer included, same
+   run: ``method="walk"`` (one gated forward per boundary) against ``method="layers"`` (one batched
+   forward per site over all cut points) and ``auto``. ``--convnet-only`` runs just this.
 One thread throughout, so the numbers compare across machines of the shared CPU.
 """
 
@@ -31,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _plane_digits(margin: float) -> dict:
     from nacscope.analysis.partition import exact_plane_partition
     from nacscope.analysis.plane import plane_regions
-    from nacscope.cli.dump import load_data, load_source, normalizer
+    from nacscope.codes.study import load_data, load_source, normalizer
 
     data = load_data("digits", "test", None)
     model, meta = load_source(ROOT / "models/digits-nac/model.pt", random_init=False, arch=None, bits=None, seed=0,
@@ -91,7 +95,7 @@ def _segments(n: int, repeats: int) -> dict:
 def _segments_digits(n: int, repeats: int) -> dict:
     from nacscope.analysis.segments import count_regions_exact, sample_pairs
     from nacscope.analysis.segments_batched import count_regions_batched
-    from nacscope.cli.dump import load_data, load_source, normalizer
+    from nacscope.codes.study import load_data, load_source, normalizer
 
     data = load_data("digits", "test", None)
     model, meta = load_source(ROOT / "models/digits-nac/model.pt", random_init=False, arch=None, bits=None, seed=0,
@@ -107,12 +111,39 @@ def _segments_digits(n: int, repeats: int) -> dict:
             "chain_agree": int((chain.regions == res.regions).sum())}
 
 
+def _segments_convnet(n: int, repeats: int) -> dict:
+    from nacscope.analysis.segments import count_regions_exact, sample_pairs
+    from nacscope.codes.study import load_data
+    from nacscope.nets.model import random_init
+
+    data = load_data("digits", "test", None)
+    x = data.images.double()
+    x = (x - x.mean()) / x.std()
+    model = random_init("convnet", 32, 0, in_channels=1, image_size=8).eval()
+    pr = torch.as_tensor(sample_pairs(len(x), n, seed=0))
+    x0, x1 = x[pr[:, 0]], x[pr[:, 1]]
+    res, walk_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"], method="walk"), repeats)
+    lay, lay_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"], method="layers"), repeats)
+    auto, auto_s = _timed(lambda: count_regions_exact(model, x0, x1, layers=["all"]), repeats)
+    return {"segments": n, "regions_mean": float(res.regions.mean()), "seconds": walk_s, "layers_seconds": lay_s,
+            "auto_seconds": auto_s, "agree": int((lay.regions == res.regions).sum()),
+            "auto_agree": int((auto.regions == res.regions).sum())}
+
+
 def _print_segments(what: str, s: dict, repeats: int) -> None:
     print(f"{what}, {s['segments']} exact segments (mean {s['regions_mean']:,.0f} regions, "
           f"best of {repeats}): walk {s['seconds']:.3f} s, batched {s['batched_seconds']:.3f} s "
           f"(x{s['seconds'] / s['batched_seconds']:.1f}), chain {s['chain_seconds']:.3f} s "
           f"(x{s['seconds'] / s['chain_seconds']:.1f}); counts equal the walk's on {s['agree']}/{s['segments']} "
           f"(batched), {s['chain_agree']}/{s['segments']} (chain)")
+
+
+def _print_convnet(s: dict, repeats: int) -> None:
+    print(f"convnet (random init, digits, code included), {s['segments']} exact segments (mean "
+          f"{s['regions_mean']:,.0f} regions, best of {repeats}): walk {s['seconds']:.2f} s, layers "
+          f"{s['layers_seconds']:.2f} s (x{s['seconds'] / s['layers_seconds']:.1f}), auto {s['auto_seconds']:.2f} s "
+          f"(x{s['seconds'] / s['auto_seconds']:.1f}); counts equal the walk's on {s['agree']}/{s['segments']} "
+          f"(layers), {s['auto_agree']}/{s['segments']} (auto)")
 
 
 def _planes(m: float) -> None:
@@ -130,17 +161,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="Small margins and 4 segments (a smoke run).")
     ap.add_argument("--segments-only", action="store_true", help="Only the segment walks (part 3).")
+    ap.add_argument("--convnet-only", action="store_true", help="Only the convnet segment walks (part 4).")
     ap.add_argument("--repeats", type=int, default=3, help="Segment timings: best of this many runs each.")
     args = ap.parse_args()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         m = 0.02 if args.quick else 0.25
+        n = 4 if args.quick else 20
+        if args.convnet_only:
+            _print_convnet(_segments_convnet(n // 2, args.repeats), args.repeats)
+            return
         if not args.segments_only:
             _planes(m)
-        n = 4 if args.quick else 20
         _print_segments("784-256-256-256-32 MLP", _segments(n, args.repeats), args.repeats)
         _print_segments("digits-nac (all sites, code included)", _segments_digits(n, args.repeats), args.repeats)
+        _print_convnet(_segments_convnet(n // 2, args.repeats), args.repeats)
     finally:
         torch.set_num_threads(threads)
 

@@ -13,7 +13,15 @@ the exact gradients (up to float64 rounding).
 Tolerances (``tol``, default 1e-9, relative to the region's diameter ``D``): a vertex within
 ``tol * D`` of a unit's zero line lies on it; a cut leaving a piece of area below ``(tol * D)**2`` is
 not made (the polygon keeps the pattern of its centroid), so slivers never appear and the faces still
-cover the region exactly; vertices closer than ``10 * tol * D`` are one vertex when counting the graph.
+cover the region exactly. When counting the graph (:func:`nacscope.analysis.polygons.planar_graph`),
+vertices closer than ``SNAP * tol * D`` are one vertex: copies of one vertex computed from the affine
+maps of different faces differ by rounding (measured at most 1e-4 ``tol * D`` on the digits models),
+while distinct vertices are about ``tol * D`` apart or more (a new vertex is made only on an edge whose
+ends are both farther than that from the cutting line). A vertex on the inside of a neighbour's side
+(a T-junction, left where a cut was not made in the neighbour) splits that side. With both, every
+inner edge has two faces and V - E + F = 1. (The earlier count snapped at ``10 * tol * D``, merged
+the two close vertices of a thin sliver on the digits-nac plane and gave V - E + F = 2; it also
+counted a T-junction's long side as an edge of its own, which gave -1 on digits-simclr planes.)
 
 Supported: what :mod:`nacscope.analysis.segments` supports (affine layers, eval-mode BatchNorm, average
 pooling, residual sums, ReLUs); max-pooling and other nonlinearities are refused by name.
@@ -36,6 +44,7 @@ from nacscope.errors import OptionError
 from nacscope.progress import Progress, report
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+SNAP = 0.05  # vertex identification distance, in units of ``tol * D`` (see the module docstring)
 
 
 @dataclass
@@ -240,7 +249,7 @@ def partition_slice(
         per_layer.append((site.name, len(offs) - 1))
     polys = np.split(verts, offs[1:-1])
     _, face_areas = cutting.centroids(verts, offs)
-    n_v, n_e = pg.graph_counts(polys, 10 * eps_s)
+    n_v, n_e = pg.graph_counts(polys, SNAP * eps_s)
     anchors_uv = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     return PlanePartition(
         polys, hashes, face_areas, n_v, n_e, per_layer, region, anchors_uv,

@@ -81,32 +81,73 @@ def split(poly: np.ndarray, s: np.ndarray, eps: float) -> tuple[np.ndarray, np.n
     return np.array(pos), np.array(neg)
 
 
-def graph_counts(polys: list[np.ndarray], snap: float) -> tuple[int, int]:
-    """Vertices and edges of the planar graph formed by a partition into polygons.
+def planar_graph(polys: list[np.ndarray], snap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The planar graph formed by a partition into polygons.
 
     Vertices closer than ``snap`` are one vertex (faces computed from different affine maps meet at
-    points equal only up to rounding). An edge is a pair of consecutive vertices of a face, counted
-    once however many faces share it.
+    points equal only up to rounding). An edge is a pair of consecutive vertices of a face; a vertex
+    within ``snap`` of the inside of a face's side splits that side (a T-junction: a cut made in one
+    face ends on the side of a neighbour that kept it whole, see :mod:`nacscope.analysis.cutting`).
 
     Returns:
-        ``(V, E)``.
+        ``(points, edges, uses)``: (V, 2) one position per vertex, (E, 2) vertex ids of each distinct
+        edge (smaller id first) and (E,) how many faces have it (2 inside a partition, 1 on its
+        boundary; other counts mean faces that overlap or leave a gap).
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
     if not polys:
-        return 0, 0
+        return np.zeros((0, 2)), np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
     pts = np.concatenate(polys)  # (N, 2)
     pairs = cKDTree(pts).query_pairs(snap, output_type="ndarray")  # (K, 2)
     g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(pts), len(pts)))
     n_vertices, label = connected_components(g, directed=False)
-    starts = np.cumsum([0] + [len(p) for p in polys[:-1]])
-    edges = []
-    for a, p in zip(starts, polys):
-        ids = label[a : a + len(p)]
-        nxt = np.roll(ids, -1)
-        keep = ids != nxt
-        edges.append(np.stack([np.minimum(ids, nxt)[keep], np.maximum(ids, nxt)[keep]], 1))
-    e = np.unique(np.concatenate(edges), axis=0)
-    return int(n_vertices), int(len(e))
+    points = np.empty((n_vertices, 2))
+    points[label] = pts
+    lens = np.fromiter(map(len, polys), np.int64, len(polys))
+    ends = np.cumsum(lens)  # (F,) one past each face's last vertex
+    nxt = np.arange(1, len(pts) + 1)  # (N,) the next vertex of the same face
+    nxt[ends - 1] = ends - lens
+    e = np.stack([label, label[nxt]], 1)  # (N, 2) every side of every face
+    e = e[e[:, 0] != e[:, 1]]
+    e = _split_t_junctions(points, e, snap)
+    e, uses = np.unique(np.sort(e, 1), axis=0, return_counts=True)
+    return points, e, uses
+
+
+def _split_t_junctions(points: np.ndarray, sides: np.ndarray, snap: float) -> np.ndarray:
+    """(S', 2) the sides (S, 2) with every vertex lying inside one (within ``snap``) made an end point."""
+    from itertools import chain
+
+    from scipy.spatial import cKDTree
+
+    p, q = points[sides[:, 0]], points[sides[:, 1]]  # (S, 2)
+    d = q - p
+    length = np.linalg.norm(d, axis=1)  # (S,)
+    near = cKDTree(points).query_ball_point((p + q) / 2, length / 2 + snap)
+    n_near = np.fromiter(map(len, near), np.int64, len(near))
+    cand = np.fromiter(chain.from_iterable(near), np.int64, int(n_near.sum()))  # (C,) vertex ids
+    side = np.repeat(np.arange(len(sides)), n_near)  # (C,) their side
+    r = points[cand] - p[side]  # (C, 2)
+    t = (r * d[side]).sum(1) / length[side] ** 2
+    dist = np.abs(r[:, 0] * d[side, 1] - r[:, 1] * d[side, 0]) / length[side]
+    on = (dist <= snap) & (t > 0) & (t < 1) & (cand != sides[side, 0]) & (cand != sides[side, 1])
+    if not on.any():
+        return sides
+    split = np.zeros(len(sides), bool)
+    split[side[on]] = True
+    out = [sides[~split]]
+    for k in np.flatnonzero(split):
+        m = on & (side == k)
+        inner = cand[m][np.argsort(t[m])]
+        path = np.concatenate([[sides[k, 0]], inner, [sides[k, 1]]])
+        out.append(np.stack([path[:-1], path[1:]], 1))
+    return np.concatenate(out)
+
+
+def graph_counts(polys: list[np.ndarray], snap: float) -> tuple[int, int]:
+    """``(V, E)`` of the planar graph of a partition (see :func:`planar_graph`)."""
+    points, e, _ = planar_graph(polys, snap)
+    return len(points), len(e)

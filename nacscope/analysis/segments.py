@@ -214,7 +214,8 @@ def count_regions_exact(
 
     A network that is a plain chain of affine layers and ReLUs (an MLP) is walked layer by layer, all
     segments at once (:mod:`nacscope.analysis.segments_chain`, same counts, much faster); any other
-    piecewise-linear network boundary by boundary.
+    piecewise-linear network (convnets, residual sums) site by site with one batched forward pass per
+    site (:mod:`nacscope.analysis.segments_layers`), or boundary by boundary with ``method="walk"``.
 
     Args:
         model: a piecewise-linear ReLU network (a float64 eval-mode copy is used).
@@ -228,10 +229,11 @@ def count_regions_exact(
             boundaries and at the end. An exception raised from it stops the walk and propagates:
             that is how a caller (the TUI) cancels.
         progress_every: boundaries (walk steps over all segments) between two ``progress`` calls.
-        method: ``auto`` (the chain walk when the network is a chain, else the boundary walk), ``walk``
-            (always the boundary walk) or ``chain`` (the chain walk; OptionError when not a chain). The
-            chain walk reports ``progress`` once per site (``done``: the part of the sites done), and
-            its ``steps`` are pieces evaluated.
+        method: ``auto`` (the chain walk when the network is a chain, else the site walk), ``walk``
+            (always the boundary walk), ``chain`` (the chain walk; OptionError when not a chain) or
+            ``layers`` (the site walk). The chain walk reports ``progress`` once per site, the site walk
+            once per batch of points (``done``: the part of the sites done); their ``steps`` are
+            pieces evaluated.
 
     Returns:
         :class:`SegmentRegions`.
@@ -240,19 +242,24 @@ def count_regions_exact(
         raise OptionError(f"segment ends differ in shape: {tuple(x0.shape)} vs {tuple(x1.shape)}")
     if progress_every < 1:
         raise OptionError(f"progress_every must be at least 1, got {progress_every}")
-    if method not in ("auto", "walk", "chain"):
-        raise OptionError(f"method must be auto, walk or chain, got {method!r}")
+    if method not in ("auto", "walk", "chain", "layers"):
+        raise OptionError(f"method must be auto, walk, chain or layers, got {method!r}")
     net, sites = _prepare(model, x0[:1], sites, layers)
     x0, x1 = x0.double(), x1.double()
-    if method != "walk":
+    per_mille = None if progress is None else lambda d, n, m: progress(d * PROGRESS_TOTAL // n, PROGRESS_TOTAL, m)
+    if method in ("auto", "chain"):
         from nacscope.analysis.segments_chain import affine_chain, count_regions_chain
 
         stages = affine_chain(net, x0[:1])
         if stages is not None:
-            per_mille = None if progress is None else lambda d, n, m: progress(d * PROGRESS_TOTAL // n, PROGRESS_TOTAL, m)
             return SegmentRegions(*count_regions_chain(stages, x0, x1, sites, max_steps=max_steps, progress=per_mille))
         if method == "chain":
-            raise OptionError("the network is not a plain chain of affine layers and ReLUs; use method='walk'")
+            raise OptionError("the network is not a plain chain of affine layers and ReLUs; use method='layers'")
+    if method in ("auto", "layers"):
+        from nacscope.analysis.segments_layers import count_regions_layers
+
+        cut, _ = cut_sites(net, sites)
+        return SegmentRegions(*count_regions_layers(net, cut, sites, x0, x1, max_steps=max_steps, progress=per_mille))
     p = len(x0)
     v = x1 - x0  # (P, ...)
     t = torch.zeros(p, dtype=torch.float64)

@@ -129,7 +129,7 @@ def affine_chain(net: nn.Module, example: torch.Tensor) -> list[_Stage] | None:
     return stages
 
 
-def _insert_roots(z, seg, t, tol):
+def insert_roots(z, seg, t, tol):
     """Cut the pieces between consecutive points at the zero crossings of their units.
 
     Args:
@@ -177,7 +177,7 @@ def _insert_roots(z, seg, t, tol):
     return out, seg2, t2, at_old, at_new, np.unique(at_old[edge])
 
 
-def _pattern_changes(z: torch.Tensor, seg: np.ndarray, at: np.ndarray) -> np.ndarray:
+def pattern_changes(z: torch.Tensor, seg: np.ndarray, at: np.ndarray) -> np.ndarray:
     """The points ``at`` where the site's pattern (sign at the pieces' midpoints) differs on the two sides."""
     at = at[(at > 0) & (at < len(seg) - 1)]
     at = at[(seg[at - 1] == seg[at]) & (seg[at + 1] == seg[at])]  # a piece on each side
@@ -232,13 +232,13 @@ def count_regions_chain(
             z = f(z)
         shape = tuple(z.shape[1:])
         steps += np.bincount(seg, minlength=p) - 1
-        z, seg, t, at_old, at_new, edge = _insert_roots(z.reshape(len(z), -1), seg, t, tol)  # (M', U)
+        z, seg, t, at_old, at_new, edge = insert_roots(z.reshape(len(z), -1), seg, t, tol)  # (M', U)
         moved = np.zeros(len(seg), bool)
         moved[at_old] = flag
         flag = moved
         if g.site in chosen:
             flag[at_new] = True
-            flag[_pattern_changes(z, seg, edge)] = True
+            flag[pattern_changes(z, seg, edge)] = True
         z = z.view((len(z), *shape))
     report(progress, total, total, f"exact walk (by layer): {len(seg) - p:,} pieces")
     regions = 1 + np.bincount(seg[flag], minlength=p).astype(np.int64)

@@ -53,7 +53,7 @@ def _hand_net():
     (["1"], 3, [0.25, 0.5]),  # layer 1 only: x = 0, 1
     (["3"], 3, [0.375, 0.625]),  # layer 2 only: on for 1/2 < x < 3/2; its kinks at x = 0, 1 are no boundaries
 ])
-@pytest.mark.parametrize("method", ["chain", "walk"])
+@pytest.mark.parametrize("method", ["chain", "walk", "layers"])
 def test_hand_worked_1d_network(layers, regions, crossings, method):
     net = _hand_net()
     x0, x1 = torch.tensor([[-1.0], [3.0]]), torch.tensor([[3.0], [-1.0]])  # the second runs backwards
@@ -109,6 +109,44 @@ def test_nac_model_with_code_layer_equals_the_walk(digits):
         np.testing.assert_array_equal(got.regions, ref.regions)
 
 
+def test_nac_convnet_with_code_layer_site_walk_equals_the_walk(digits):
+    """A NAC convnet (conv-BN-ReLU x2, global average pool, code head) on digits: auto takes the site walk."""
+    m = build_model("convnet", 8, in_channels=1, image_size=8, widths=(4, 6)).eval()
+    with torch.no_grad():
+        for bn in (mod for mod in m.modules() if isinstance(mod, nn.BatchNorm2d)):
+            bn.running_mean.normal_(0, 0.3, generator=torch.Generator().manual_seed(0))
+            bn.running_var.uniform_(0.5, 2, generator=torch.Generator().manual_seed(1))
+    x_np, _ = digits
+    x = torch.from_numpy((x_np - 8) / 8).float().view(-1, 1, 8, 8)
+    x0, x1 = x[[3, 50, 400]], x[[900, 7, 1200]]
+    for layers in (None, ["all"], ["code"]):
+        ref = count_regions_exact(m, x0, x1, layers=layers, method="walk")
+        got = count_regions_exact(m, x0, x1, layers=layers)
+        assert layers == ["code"] or ref.regions.min() > 5
+        np.testing.assert_array_equal(got.regions, ref.regions)
+        for a, b in zip(got.crossings, ref.crossings):
+            np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_site_walk_progress_and_cancel():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 5), nn.ReLU()).eval()
+    x0, x1 = 3 * torch.randn(4, 1, 4, 4), 3 * torch.randn(4, 1, 4, 4)
+    calls = []
+    count_regions_exact(net, x0, x1, progress=lambda d, t, m: calls.append((d, t, m)))
+    assert [d for d, _, _ in calls] == [500, 1000]  # one batch per site, per mille of 2 sites
+    assert "site 2/2" in calls[-1][2]
+
+    class Stop(Exception):
+        pass
+
+    def stop(d, t, m):
+        raise Stop
+
+    with pytest.raises(Stop):
+        count_regions_exact(net, x0, x1, progress=stop)
+
+
 def _merged_reference(net, x0, x1, layers):
     """Regions of the chosen sites from the walk over every ReLU site: pieces' midpoint patterns, equal neighbours merged."""
     full = count_regions_exact(net, x0, x1, method="walk")
@@ -124,7 +162,7 @@ def _merged_reference(net, x0, x1, layers):
 
 
 @pytest.mark.parametrize("layers", [["2"], ["4"], ["6"], ["2", "6"]])  # sites of the ReLUs after Flatten
-@pytest.mark.parametrize("method", ["chain", "walk", "batched"])
+@pytest.mark.parametrize("method", ["chain", "walk", "batched", "layers"])
 def test_site_selection_counts_merged_pieces_of_the_full_partition(layers, method):
     net = _random_mlp((12, 20, 20, 20), 5)
     g = torch.Generator().manual_seed(5)
@@ -163,14 +201,18 @@ class _Residual(nn.Module):
         return torch.relu(self.b(h) + x)
 
 
-def test_networks_that_are_no_chain_use_the_boundary_walk():
+def test_networks_that_are_no_chain_use_the_site_walk_equal_to_the_boundary_walk():
     torch.manual_seed(0)
     conv = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 5), nn.ReLU()).eval()
     for net, shape in ((conv, (2, 1, 4, 4)), (_Residual(), (2, 6))):
         x0, x1 = 3 * torch.randn(shape), 3 * torch.randn(shape)
         pnet, _ = prepare_network(net, x0[:1], None, None)
         assert affine_chain(pnet, x0[:1].double()) is None
-        np.testing.assert_array_equal(count_regions_exact(net, x0, x1).steps, count_regions_exact(net, x0, x1, method="walk").steps)
+        ref = count_regions_exact(net, x0, x1, method="walk")
+        for got in (count_regions_exact(net, x0, x1), count_regions_exact(net, x0, x1, method="layers")):
+            np.testing.assert_array_equal(got.regions, ref.regions)
+            for a, b in zip(got.crossings, ref.crossings):
+                np.testing.assert_allclose(a, b, atol=1e-9)
         with pytest.raises(OptionError, match="not a plain chain"):
             count_regions_exact(net, x0, x1, method="chain")
     with pytest.raises(OptionError, match="method"):

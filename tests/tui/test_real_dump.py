@@ -123,22 +123,25 @@ def test_plane_partition_from_the_regions_screen(dumps):
             scr = app.screen
             await wait_for(pilot, lambda: scr.plane_result is not None, timeout=600)  # exact: ~1e5 faces
             await pilot.pause()
-            return scr.plane_result, scr.query_one("#rg-plane", ImageView).image
+            return scr.plane_result, scr.query_one("#rg-plane", ImageView).image, scr.plane_resolution()
 
-    (rows, result), shown = asyncio.run(run())
+    (rows, result), shown, side = asyncio.run(run())
     assert rows == [3, 7, 11]
     with CodeSet(path) as cs:
         x, data = load_inputs(cs.attrs, cs.sample_index, rows)
         ref = exact_plane_partition(load_network(cs.attrs, path, data), x, layers=["all"])
     assert result["regions"] == ref.n_faces and result["method"] == "exact"
     assert result["anchor_regions"] == ref.anchor_faces.tolist()
-    # The picture: the region's boundary is an edge (dark frame), the anchors red, inside both shades.
+    # The picture: the reference's edges rasterised at the picture widget's size (dark), the anchors red.
+    # At ~1e5 faces in a ~36 x 36 raster nearly every cell holds an edge, so only the frame is asserted dark.
+    from nacscope.analysis.partition_plot import edge_raster
+
     img = result["image"]
-    assert img.shape == (96, 96, 3) and shown is not None
+    assert img.shape == (side, side, 3) and side > 16 and shown is not None  # sized to the picture widget
     assert (img[0, :, 1] == 40).all() and (img[-1, :, 1] == 40).all() and (img[:, 0, 1] == 40).all()
-    assert ((img == (255, 0, 0)).all(2)).sum() == 3
-    inner = img[1:-1, 1:-1, 1]
-    assert (inner == 40).any() and (inner == 225).any()
+    red = (img == (255, 0, 0)).all(2)
+    assert red.sum() == 3
+    np.testing.assert_array_equal((img[..., 1] == 40)[~red], edge_raster(ref, side, side)[~red])
 
 
 def test_cancelling_a_segment_walk_stops_it_part_way(dumps, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -43,11 +44,14 @@ class RegionsScreen(NacScreen):
         super().__init__()
         self.segment_result: Any = None
         self.plane_result: Any = None
+        self.plane_running: list[int] | None = None  # the rows of the plane being partitioned
+        self.plane_line: tuple[list[int], str] | None = None  # a plane's one progress (or outcome) line
 
     def on_mount(self) -> None:
         t = self.query_one("#rg-table", DataTable)
         t.add_columns("layer", "units", "distinct", "shared", "largest", "cumulative", "cum. shared")
         t.border_title = "Linear regions the samples fall into"
+        self.watch(self.app, "job", self._on_job, init=False)
 
     def update_view(self) -> None:
         s, summary = self.session, self.summary or {}
@@ -119,22 +123,54 @@ class RegionsScreen(NacScreen):
 
         def done(result: Any) -> None:
             self.plane_result = (rows, result)
+            self.plane_running, self.plane_line = None, None
             self._show_results()
 
-        self.nac.start_job(f"plane through {rows}",
-                           lambda progress: self.session.plane(self.code_layer, *rows, progress=progress), done)
+        res = self.plane_resolution()
+        started = self.nac.start_job(
+            f"plane through {rows}",
+            lambda progress: self.session.plane(self.code_layer, *rows, progress=progress, resolution=res), done)
+        if started:
+            self.plane_running, self.plane_line = rows, (rows, "starting\u2026 (Esc cancels)")
+            self._show_results()
+
+    def plane_resolution(self) -> int:
+        """Raster side for the plane picture: one half-block pixel per cell half of the picture widget."""
+        view = self.query_one("#rg-plane", ImageView)
+        cols, rows = view.size.width, view.size.height - 1  # a line for the caption
+        return max(8, min(cols, 2 * rows))
+
+    def _on_job(self, state: Any) -> None:
+        """Keeps the running plane's one line up to date; a plane job that ended without a result says why."""
+        rows = self.plane_running
+        if rows is None:
+            return
+        if state.running and state.title == f"plane through {rows}":
+            stage = state.message.removeprefix("exact plane: ")
+            count = f" \u00b7 {state.done:,}/{state.total:,} polygons" if state.total else ""
+            self.plane_line = (rows, f"{stage or 'starting'}{count} (Esc cancels)")
+        elif not state.running and state.last.startswith(f"plane through {rows}"):
+            outcome = state.last.removeprefix(f"plane through {rows}").lstrip(": ")
+            if not outcome.startswith("cancelling"):  # the job has ended (cancelled or failed)
+                self.plane_running = None
+            self.plane_line = (rows, outcome)
+        else:
+            return
+        self._show_results()
 
     def _show_results(self) -> None:
         lines = []
         if self.segment_result is not None:
             rows, r = self.segment_result
             lines.append(f"[b]segment {rows[0]} \u2192 {rows[1]}[/b]: {describe(r)}")
+        if self.plane_line is not None:
+            lines.append(f"[b]plane through {self.plane_line[0]}[/b]: {escape(self.plane_line[1])}")
         if self.plane_result is not None:
             rows, r = self.plane_result
             lines.append(f"[b]plane through {rows}[/b]: {describe(r)}")
             if isinstance(r, dict) and r.get("image") is not None:
                 self.query_one("#rg-plane", ImageView).set_image(
-                    r["image"], caption=f"plane through {rows[0]}, {rows[1]}, {rows[2]} (anchors white)")
+                    r["image"], caption=f"plane through {rows[0]}, {rows[1]}, {rows[2]} (anchors red)")
         if not lines:
             lines.append("[dim]Segment walk: regions crossed between two samples (exact, using the network's "
                          "local linearity). Plane: regions cut by the plane through three samples. Both count "
