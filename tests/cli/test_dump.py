@@ -124,7 +124,8 @@ def test_pattern_matching_nothing_lists_sites(mlp_ckpt, tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--dataset", "imagenet"], "unknown dataset"),
+        (["--dataset", "nope"], "unknown dataset"),
+        (["--dataset", "imagenet"], "imagenet needs --data-root"),
         (["--dataset", "cifar10", "--data-root", "{tmp}"], "cifar10 not found"),
         (["--dataset", "cifar10", "--data-root", "{garbage}"], "not a plain CIFAR batch"),
         (["--dataset", "digits", "--split", "val"], "split"),
