@@ -49,14 +49,9 @@ class CacheWarning(UserWarning):
     """A cache entry could not be used (corrupt, unreadable) or stored; it is recomputed."""
 
 
-_warned: set[str] = set()
-
-
 def _warn(message: str) -> None:
-    """One :class:`CacheWarning` line per distinct message and process."""
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, CacheWarning, stacklevel=4)
+    """A :class:`CacheWarning` (the CLI prints each distinct message once per command)."""
+    warnings.warn(message, CacheWarning, stacklevel=4)
 
 
 def _short(exc: BaseException) -> str:

@@ -49,7 +49,8 @@ def _invoke(args) -> "Run":
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         r = runner.invoke(app, [str(a) for a in args])
-    return Run(r, [str(w.message) for w in caught])
+    printed = [line[len("warning: "):] for line in r.output.splitlines() if line.startswith("warning: ")]
+    return Run(r, [str(w.message) for w in caught] + printed)  # the CLI prints warnings as one line each
 
 
 class Run:

@@ -89,7 +89,7 @@ class OverviewScreen(NacScreen):
         t.add_column()
         nn = m.get("nn_distance") or {}
         near = m.get("near_collisions") or {}
-        t.add_row("regions", f"{fmt(m.get('distinct_patterns'))} distinct, {fmt(m.get('regions_with_multiple_samples'))}"
+        t.add_row("patterns", f"{fmt(m.get('distinct_patterns'))} distinct, {fmt(m.get('regions_with_multiple_samples'))}"
                              f" hold >1 sample ({fmt(m.get('fraction_regions_multiple'), '.1%')})")
         t.add_row("collisions", f"{fmt(m.get('collision_groups'))} groups, {fmt(m.get('mixed_label_groups'))} mixed-label")
         t.add_row("near (r=1, 2)", ", ".join(f"{fmt((near.get(r) or {}).get('samples'))}" for r in ("1", "2"))

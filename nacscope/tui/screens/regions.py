@@ -50,7 +50,7 @@ class RegionsScreen(NacScreen):
     def on_mount(self) -> None:
         t = self.query_one("#rg-table", DataTable)
         t.add_columns("layer", "units", "distinct", "shared", "largest", "cumulative", "cum. shared")
-        t.border_title = "Linear regions the samples fall into"
+        t.border_title = "Distinct patterns of the samples"
         self.watch(self.app, "job", self._on_job, init=False)
 
     def update_view(self) -> None:
