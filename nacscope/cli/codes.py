@@ -41,14 +41,14 @@ def info_cmd(
     from nacscope.codes.render import render_info
     from nacscope.codes import CodeSet
 
+    from nacscope.codes.validate import validate
+
+    problems = validate(file) if check and file.is_file() else []  # every violation, before opening stops at one
+    for p in problems:
+        console.print(f"[red]x[/] {p}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
     with CodeSet(file) as cs:
         console.print(render_info(cs))
     if check:
-        from nacscope.codes.validate import validate
-
-        problems = validate(file)
-        if problems:
-            for p in problems:
-                console.print(f"[red]x[/] {p}", highlight=False)
-            raise typer.Exit(1)
         console.print("[green]valid[/]: the file follows code-set format v1")

@@ -177,3 +177,24 @@ def test_version_and_help():
     assert r.exit_code == 0 and r.output.startswith("nacscope ")
     r = invoke()
     assert "import-codes" in r.output and "info" in r.output
+
+
+def test_info_check_lists_every_violation_not_just_the_first(tmp_path, digits_codeset):
+    """Two independent faults: ``info --check`` names both (exit 1); plain ``info`` refuses in one line (exit 2)."""
+    import shutil
+
+    import h5py
+
+    bad = tmp_path / "bad.h5"
+    shutil.copy(digits_codeset, bad)
+    with h5py.File(bad, "a") as f:
+        n = int(f.attrs["n_samples"])
+        del f["samples/labels"]
+        f["samples/labels"] = np.zeros(n + 3, np.int64)  # wrong length
+        f["layers/fc1"].attrs["units"] = "many"  # wrong type
+    r = invoke("info", bad, "--check")
+    assert r.exit_code == 1, r.output
+    listed = [ln for ln in r.output.splitlines() if ln.startswith("x ")]
+    assert len(listed) >= 2, r.output
+    assert any("labels" in ln for ln in listed) and any("units" in ln for ln in listed), r.output
+    assert invoke("info", bad).exit_code == 2
