@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ import numpy as np
 
 from nacscope._files import atomic_write, check_output
 from nacscope.codes.format import CodeSet, unpack_bits
+from nacscope.codes.reader import PartialFileWarning
 from nacscope.codes.inputs import codeset_files
 from nacscope.errors import CodeSetError, OptionError
 from nacscope.progress import Progress
@@ -173,7 +175,10 @@ def export_codes(
         raise OptionError(f"unknown row selection {rows!r}: choose one of {', '.join(ROW_SELECTIONS)}")
     if fmt in _EXTRAS:
         require_optional(fmt)
-    with CodeSet(codeset) as cs:
+    with warnings.catch_warnings():  # an unfinished file is refused just below: no "rows flushed so far" note first
+        warnings.simplefilter("ignore", PartialFileWarning)
+        opened = CodeSet(codeset)
+    with opened as cs:
         if not cs.complete:
             raise CodeSetError(f"{cs.path} is not complete (being written or interrupted); export it when done")
         name = choose_layer(cs, layer)
