@@ -187,6 +187,24 @@ def pattern_changes(z: torch.Tensor, seg: np.ndarray, at: np.ndarray) -> np.ndar
 
 
 @torch.no_grad()
+def cut_site(z: torch.Tensor, seg: np.ndarray, t: np.ndarray, flag: np.ndarray, tol: float, counted: bool):
+    """Cut the pieces at one site's zero crossings (:func:`insert_roots`) and carry the boundary flags over.
+
+    ``flag`` marks the points that are region boundaries so far; with ``counted`` (the site defines regions)
+    the new cut points where the site's pattern changes are marked too.
+
+    Returns:
+        ``(z, seg, t, flag)`` for the refined points.
+    """
+    z, seg, t, at_old, at_new, edge = insert_roots(z, seg, t, tol)  # (M', U)
+    moved = np.zeros(len(seg), bool)
+    moved[at_old] = flag
+    if counted:
+        moved[at_new] = True
+        moved[pattern_changes(z, seg, edge)] = True
+    return z, seg, t, moved
+
+
 def count_regions_chain(
     stages: list[_Stage],
     x0: torch.Tensor,
@@ -232,13 +250,7 @@ def count_regions_chain(
             z = f(z)
         shape = tuple(z.shape[1:])
         steps += np.bincount(seg, minlength=p) - 1
-        z, seg, t, at_old, at_new, edge = insert_roots(z.reshape(len(z), -1), seg, t, tol)  # (M', U)
-        moved = np.zeros(len(seg), bool)
-        moved[at_old] = flag
-        flag = moved
-        if g.site in chosen:
-            flag[at_new] = True
-            flag[pattern_changes(z, seg, edge)] = True
+        z, seg, t, flag = cut_site(z.reshape(len(z), -1), seg, t, flag, tol, g.site in chosen)  # (M', U)
         z = z.view((len(z), *shape))
     report(progress, total, total, f"exact walk (by layer): {len(seg) - p:,} pieces")
     regions = 1 + np.bincount(seg[flag], minlength=p).astype(np.int64)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from nacscope.analysis.segments_chain import insert_roots, pattern_changes
+from nacscope.analysis.segments_chain import cut_site
 from nacscope.codes.capture import RELU_FUNCS, Site, run_model
 from nacscope.errors import OptionError
 from nacscope.progress import Progress, report
@@ -130,13 +130,7 @@ def count_regions_layers(
         z = torch.cat(parts)  # (M, U)
         _check_affine(net, target, x0, v, z, seg, t)
         steps += np.bincount(seg, minlength=p) - 1
-        z, seg, t, at_old, at_new, edge = insert_roots(z, seg, t, tol)  # (M', U)
-        moved = np.zeros(len(seg), bool)
-        moved[at_old] = flag
-        flag = moved
-        if site.name in names:
-            flag[at_new] = True
-            flag[pattern_changes(z, seg, edge)] = True
+        z, seg, t, flag = cut_site(z, seg, t, flag, tol, site.name in names)  # (M', U)
         if (np.bincount(seg[flag], minlength=p) >= max_steps).any():
             bad = int(np.argmax(np.bincount(seg[flag], minlength=p) >= max_steps))
             raise OptionError(f"segment {bad} crossed more than {max_steps} boundaries; raise max_steps")
