@@ -182,7 +182,7 @@ def train(
         cfg = saved
         done, mid = ckpt_state["epoch"], ckpt_state["scheduler"].get("batch_in_epoch", 0) > 0
         if cfg.epochs < done + mid:
-            raise OptionError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {run_dir} has already done")
+            raise OptionError(f"{cfg.epochs} is fewer than the {done} epochs {run_dir} has already done", option="epochs")
         if cfg.epochs == done and not mid:
             return TrainResult(run_dir, done, ckpt_state["step"], None, 0.0, {}, already_finished=True)
     # the run folder must not be, or hold, the data it trains on (nor lie inside an image folder read as data)
